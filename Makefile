@@ -1,0 +1,67 @@
+# HybridRAG storage proxy. `make test` is the project's test command (CI runs
+# it through .ci/run); `make run` starts the proxy on 127.0.0.1:8080.
+
+GO        ?= go
+FUZZTIME  ?= 5s
+PG_ENV    := .cache/pg.env
+# Tests that need PostgreSQL read HYBRIDRAG_TEST_PG from here and skip without it.
+LOAD_PG   := if [ -f $(PG_ENV) ]; then . ./$(PG_ENV); fi;
+
+.PHONY: all test pg vet test-go fuzz test-python check-dockerfile run build bench fmt clean
+
+all: build
+
+## test: everything CI checks, in order (PostgreSQL setup, vet, race tests, fuzz, Python client, Dockerfile build)
+test:
+	@$(MAKE) --no-print-directory pg
+	@$(MAKE) --no-print-directory vet
+	@$(MAKE) --no-print-directory test-go
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory check-dockerfile
+
+## pg: start PostgreSQL, install pgvector if missing, create the test database (writes .cache/pg.env)
+pg:
+	bash scripts/setup-postgres.sh --env-file $(PG_ENV) >/dev/null
+
+vet:
+	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then \
+		echo "gofmt: these files need formatting (run make fmt):"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	@$(LOAD_PG) set -x; $(GO) test -race -count=1 ./...
+
+## fuzz: every FuzzXxx target in the module for FUZZTIME each
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+## test-python: the Python client's tests, once clients/python exists
+test-python:
+	@if [ -d clients/python ]; then \
+		set -x; $(LOAD_PG) python3 -m unittest discover -v -s clients/python; \
+	else \
+		echo "test-python: clients/python does not exist yet, skipped"; \
+	fi
+
+## check-dockerfile: run the Dockerfile's go build line locally (no Docker engine needed)
+check-dockerfile:
+	bash scripts/check-dockerfile.sh
+
+run:
+	$(GO) run ./cmd/proxy serve
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/proxy ./cmd/proxy
+
+## bench: the Go benchmarks (BENCH selects, e.g. make bench BENCH=VectorQuery)
+BENCH     ?= .
+BENCHTIME ?= 1s
+bench:
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) ./...
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin .cache

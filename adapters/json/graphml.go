@@ -1,0 +1,1029 @@
+package json
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	stdjson "encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+)
+
+// readGraphFile loads graph_<ns>.graphml as networkx.read_graphml does:
+// values are converted by their key's attr.type (string -> JSON string,
+// long/int/integer -> integer text, double/float -> float text with a '.' or
+// exponent, boolean -> true/false), empty <data> elements are dropped, an
+// edge's id attribute becomes its "id" property. Unknown keys survive.
+// A missing file is an empty graph.
+func readGraphFile(ctx context.Context, path string) (*graphData, error) {
+	f, err := openData(path)
+	if f == nil {
+		if err != nil {
+			return nil, err
+		}
+		return newGraphData(), nil
+	}
+	defer f.Close()
+	name := filepath.Base(path)
+	return parseGraph(ctx, bufio.NewReaderSize(f, 256<<10), name)
+}
+
+// graphParser holds the state of one streaming parse.
+type graphParser struct {
+	name  string
+	g     *graphData
+	keyOf map[string]int // key id -> index in g.keys
+	// The element being filled: "node", "edge" or "graph".
+	elem       string
+	nodeID     string
+	src, tgt   string
+	edgeID     string
+	hasEdgeID  bool
+	props      adapters.Props
+	order      []string
+	ar         arena
+	scratch    []byte
+	dataKey    string
+	inData     bool
+	dataText   []byte
+	dataHasSub bool
+	sawGraph   bool
+}
+
+func parseGraph(ctx context.Context, r io.Reader, name string) (*graphData, error) {
+	p := &graphParser{name: name, g: newGraphData(), keyOf: map[string]int{}}
+	p.g.header.edgeDefault = ""
+	x := newXMLScanner(r)
+	x.skipBOM()
+	var stack []string
+	firstChild, leadingSpace, rootDone := true, false, false
+	for n := 0; ; n++ {
+		if n&8191 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		if err := x.next(); err != nil {
+			return nil, xmlError(name, err)
+		}
+		switch x.kind {
+		case xmlEOF:
+			if len(stack) != 0 {
+				return nil, corruptError(name, "not well-formed XML: the file ends inside <"+stack[len(stack)-1]+">")
+			}
+			if !p.sawGraph {
+				return nil, corruptError(name, "no <graph> element, want a GraphML file written by networkx")
+			}
+			if p.g.header.edgeDefault == "directed" && !p.lightRAGKeys() {
+				return nil, corruptError(name, `the graph is directed (edgedefault="directed") and has none of LightRAG's attributes `+
+					`(entity_id, entity_type, description, source_id, weight, keywords); LightRAG writes undirected graphs`)
+			}
+			if len(p.g.header.props) == 0 {
+				p.g.header.props = nil
+			}
+			return p.g, nil
+		case xmlStart:
+			depth := len(stack)
+			if p.elem != "" && !p.inData && depth == dataDepth(p.elem) && string(x.name) == "data" && !x.selfClose {
+				// Hot path: <data key=".."> without building an xml.StartElement.
+				if err := p.startData(x); err != nil {
+					return nil, err
+				}
+				stack = append(stack, "data")
+				continue
+			}
+			if depth == 0 && rootDone {
+				return nil, corruptError(name, fmt.Sprintf("not well-formed XML: a second root element <%s> (line %d)", x.name, x.line))
+			}
+			t, err := x.startElement()
+			if err != nil {
+				return nil, xmlError(name, err)
+			}
+			if depth == 1 && firstChild {
+				firstChild = false
+				p.g.header.pretty = leadingSpace
+			}
+			stack = append(stack, t.Name.Local)
+			if err := p.start(t, depth, stack); err != nil {
+				return nil, err
+			}
+			if x.selfClose {
+				stack = stack[:len(stack)-1]
+				if err := p.end(t.Name.Local, len(stack)); err != nil {
+					return nil, err
+				}
+			}
+		case xmlEnd:
+			if len(stack) == 0 || stack[len(stack)-1] != string(x.name) {
+				return nil, corruptError(name, fmt.Sprintf("not well-formed XML: unexpected </%s> (line %d)", x.name, x.line))
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				rootDone = true
+			}
+			if err := p.end(string(x.name), len(stack)); err != nil {
+				return nil, err
+			}
+		case xmlText:
+			if len(stack) == 1 && firstChild && bytes.IndexByte(x.text, '\n') >= 0 {
+				leadingSpace = true
+			}
+			if p.inData && len(stack) > 0 && stack[len(stack)-1] == "data" || p.inData && len(stack) > 0 && stack[len(stack)-1] == "default" {
+				var err error
+				if x.cdata {
+					p.dataText, err = decodeCDATA(p.dataText, x.text)
+				} else {
+					p.dataText, err = decodeXML(p.dataText, x.text, false)
+				}
+				if err != nil {
+					return nil, xmlError(name, err)
+				}
+			} else if len(stack) == 0 && len(bytes.TrimSpace(x.text)) > 0 && !x.cdata {
+				return nil, corruptError(name, fmt.Sprintf("not well-formed XML: text outside the root element (line %d)", x.line))
+			}
+		}
+	}
+}
+
+// decodeCDATA appends CDATA content with line ends normalised.
+func decodeCDATA(dst, raw []byte) ([]byte, error) {
+	if !utf8.Valid(raw) {
+		return dst, fmt.Errorf("%w: invalid UTF-8", errXMLSyntax)
+	}
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c == '\r':
+			if i+1 < len(raw) && raw[i+1] == '\n' {
+				i++
+			}
+			dst = append(dst, '\n')
+		case c < 0x20 && c != '\n' && c != '\t':
+			return dst, fmt.Errorf("%w: control character 0x%02x", errXMLSyntax, c)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst, nil
+}
+
+// xmlError turns a tokenizer error into a corrupt_file error, or keeps an
+// I/O error as it is.
+func xmlError(name string, err error) error {
+	if !errors.Is(err, errXMLSyntax) {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return corruptError(name, "not well-formed XML: "+strings.TrimPrefix(err.Error(), errXMLSyntax.Error()+": "))
+}
+
+func attr(t xml.StartElement, name string) (string, bool) {
+	for _, a := range t.Attr {
+		if a.Name.Local == name && (a.Name.Space == "" || name == "xmlns") {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+func (p *graphParser) start(t xml.StartElement, depth int, stack []string) error {
+	name := t.Name.Local
+	switch {
+	case depth == 0:
+		if name != "graphml" {
+			return corruptError(p.name, fmt.Sprintf("root element is <%s>, want <graphml>", name))
+		}
+	case depth == 1 && name == "key":
+		return p.key(t)
+	case depth == 2 && name == "default" && stack[1] == "key":
+		p.inData, p.dataText = true, p.dataText[:0]
+	case depth == 1 && name == "graph":
+		if p.sawGraph {
+			return corruptError(p.name, "more than one <graph> element; LightRAG writes one")
+		}
+		p.sawGraph = true
+		ed, _ := attr(t, "edgedefault")
+		if ed != "" && ed != "directed" && ed != "undirected" {
+			return corruptError(p.name, fmt.Sprintf("edgedefault is %q, want \"undirected\"", ed))
+		}
+		if ed == "" {
+			ed = "undirected" // networkx's default when the attribute is absent
+		}
+		p.g.header.edgeDefault = ed
+		p.g.header.graphID, _ = attr(t, "id")
+		p.g.header.props = adapters.Props{}
+		p.elem, p.props = "graph", p.g.header.props
+	case depth == 2 && stack[1] == "graph" && name == "node":
+		id, ok := attr(t, "id")
+		if !ok {
+			return corruptError(p.name, "a <node> has no id attribute")
+		}
+		p.elem, p.nodeID, p.props = "node", id, adapters.Props{}
+	case depth == 2 && stack[1] == "graph" && name == "edge":
+		src, ok1 := attr(t, "source")
+		tgt, ok2 := attr(t, "target")
+		if !ok1 || !ok2 {
+			return corruptError(p.name, "an <edge> lacks its source or target attribute")
+		}
+		if d, ok := attr(t, "directed"); ok && d == "true" && p.g.header.edgeDefault == "undirected" {
+			return corruptError(p.name, fmt.Sprintf("edge %q-%q is directed=\"true\" in an undirected graph", src, tgt))
+		}
+		p.elem, p.src, p.tgt, p.props = "edge", src, tgt, adapters.Props{}
+		p.edgeID, p.hasEdgeID = attr(t, "id")
+	case name == "data" && p.elem != "" && depth == dataDepth(p.elem):
+		key, ok := attr(t, "key")
+		if !ok {
+			return corruptError(p.name, "a <data> element has no key attribute")
+		}
+		p.inData, p.dataKey, p.dataText, p.dataHasSub = true, key, p.dataText[:0], false
+	case p.inData:
+		p.dataHasSub = true // yFiles-style structured data: ignored like networkx does for unknown content
+	}
+	return nil
+}
+
+// startData begins a <data> element read by the hot path.
+func (p *graphParser) startData(x *xmlScanner) error {
+	var key []byte
+	found := false
+	err := eachAttr(x.attrs, func(name, val []byte) error {
+		if string(name) != "key" {
+			return nil
+		}
+		found = true
+		if bytes.IndexByte(val, '&') < 0 && bytes.IndexAny(val, "\t\r\n") < 0 {
+			key = val
+			return nil
+		}
+		var err error
+		key, err = decodeXML(nil, val, true)
+		return err
+	})
+	if err != nil {
+		return xmlError(p.name, err)
+	}
+	if !found {
+		return corruptError(p.name, "a <data> element has no key attribute")
+	}
+	if p.dataKey != string(key) {
+		p.dataKey = string(key)
+	}
+	p.inData, p.dataText, p.dataHasSub = true, p.dataText[:0], false
+	return nil
+}
+
+// dataDepth is the nesting depth of the <data> children of elem.
+func dataDepth(elem string) int {
+	if elem == "graph" {
+		return 2
+	}
+	return 3
+}
+
+func (p *graphParser) key(t xml.StartElement) error {
+	k := graphKey{}
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "id":
+			k.id = a.Value
+		case a.Name.Space == "" && a.Name.Local == "for":
+			k.forWhat = a.Value
+		case a.Name.Space == "" && a.Name.Local == "attr.name":
+			k.name = a.Value
+		case a.Name.Space == "" && a.Name.Local == "attr.type":
+			k.typ = a.Value
+		default:
+			n := a.Name.Local
+			if a.Name.Space != "" {
+				n = a.Name.Space + ":" + n
+			}
+			k.extraAttrs = append(k.extraAttrs, rawAttr{name: n, value: a.Value})
+		}
+	}
+	if k.name == "" {
+		return corruptError(p.name, fmt.Sprintf("<key id=%q> has no attr.name", k.id))
+	}
+	if k.typ != "" && typeFamily(k.typ) == "" {
+		return corruptError(p.name, fmt.Sprintf("<key id=%q> has attr.type %q, want string, long, int, double, float or boolean", k.id, k.typ))
+	}
+	p.keyOf[k.id] = len(p.g.keys)
+	p.g.keys = append(p.g.keys, k)
+	return nil
+}
+
+func (p *graphParser) end(name string, depth int) error {
+	switch {
+	case name == "default" && depth == 2:
+		k := &p.g.keys[len(p.g.keys)-1]
+		k.def, k.hasDef = string(p.dataText), true
+		p.inData = false
+	case name == "data" && p.inData && p.elem != "" && depth == dataDepth(p.elem):
+		p.inData = false
+		idx, ok := p.keyOf[p.dataKey]
+		if !ok {
+			return corruptError(p.name, fmt.Sprintf("<data key=%q> refers to an undeclared key", p.dataKey))
+		}
+		if p.dataHasSub || len(p.dataText) == 0 {
+			return nil // networkx drops empty and structured data
+		}
+		k := p.g.keys[idx]
+		if typeFamily(k.typ) == "string" {
+			// The common case: encode straight into the arena.
+			p.scratch = appendJSONString(p.scratch[:0], p.dataText)
+			v := stdjson.RawMessage(p.ar.copy(p.scratch))
+			if _, dup := p.props[k.name]; !dup {
+				p.order = append(p.order, k.name)
+			}
+			p.props[k.name] = v
+			return nil
+		}
+		v, err := graphValue(k.typ, string(p.dataText))
+		if err != nil {
+			return corruptError(p.name, fmt.Sprintf("%s: %s value %q is not a %s: %v", p.where(), k.name, truncateStr(string(p.dataText)), k.typ, err))
+		}
+		if _, dup := p.props[k.name]; !dup {
+			p.order = append(p.order, k.name)
+		}
+		p.props[k.name] = v
+	case name == "node" && depth == 2 && p.elem == "node":
+		p.g.putNode(p.nodeID, p.props)
+		p.g.nodes[p.nodeID].order = p.order
+		p.order = nil
+		p.elem = "graph"
+		p.props = nil
+	case name == "edge" && depth == 2 && p.elem == "edge":
+		if p.hasEdgeID && p.edgeID != "" {
+			p.props["id"] = jsonString(p.edgeID)
+		}
+		p.addEdge()
+		p.order = nil
+		p.elem = "graph"
+	case name == "graph" && depth == 1:
+		p.elem = ""
+	}
+	if p.elem == "graph" && p.props == nil {
+		p.props = p.g.header.props
+	}
+	return nil
+}
+
+// addEdge adds the parsed edge; a repeated pair merges its properties
+// (later values win), since an undirected graph holds one edge per pair.
+func (p *graphParser) addEdge() {
+	k := canonicalEdge(p.src, p.tgt)
+	if e, ok := p.g.edges[k]; ok {
+		for n, v := range p.props {
+			e.props[n] = v
+		}
+		return
+	}
+	p.g.putEdge(p.src, p.tgt, p.props)
+	p.g.edges[k].order = p.order
+}
+
+func (p *graphParser) where() string {
+	switch p.elem {
+	case "node":
+		return fmt.Sprintf("node %q", p.nodeID)
+	case "edge":
+		return fmt.Sprintf("edge %q-%q", p.src, p.tgt)
+	}
+	return "graph"
+}
+
+// lightRAGKeys reports whether the keys look like LightRAG's graph.
+func (p *graphParser) lightRAGKeys() bool {
+	for _, k := range p.g.keys {
+		switch k.name {
+		case "entity_id", "entity_type", "description", "source_id", "weight", "keywords":
+			return true
+		}
+	}
+	return false
+}
+
+func truncateStr(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// typeFamily maps a GraphML attr.type to string, int, float or bool ("" for
+// a type networkx does not know).
+func typeFamily(typ string) string {
+	switch typ {
+	case "", "string":
+		return "string"
+	case "long", "int", "integer":
+		return "int"
+	case "double", "float":
+		return "float"
+	case "boolean":
+		return "bool"
+	}
+	return ""
+}
+
+// graphValue converts <data> text by its key type into a raw JSON scalar.
+func graphValue(typ, text string) (stdjson.RawMessage, error) {
+	switch typeFamily(typ) {
+	case "int":
+		var n big.Int
+		if _, ok := n.SetString(strings.TrimSpace(text), 10); !ok {
+			return nil, errors.New("want an integer")
+		}
+		return stdjson.RawMessage(n.String()), nil
+	case "float":
+		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+		if err != nil {
+			var ne *strconv.NumError
+			if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+				return jsonString(strconv.FormatFloat(f, 'g', -1, 64)), nil
+			}
+			return nil, errors.New("want a number")
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			// JSON has no NaN or Infinity: keep Python's spelling as a string.
+			return jsonString(pyFloatRepr(f)), nil
+		}
+		return stdjson.RawMessage(pyFloatRepr(f)), nil
+	case "bool":
+		switch strings.ToLower(text) {
+		case "true", "1":
+			return stdjson.RawMessage("true"), nil
+		case "false", "0":
+			return stdjson.RawMessage("false"), nil
+		}
+		return nil, errors.New("want true or false")
+	}
+	return jsonString(text), nil
+}
+
+// pyFloatRepr formats like Python's repr(float): shortest round-trip
+// digits, always a '.' or an exponent, exponent form below 1e-4 and from 1e16.
+func pyFloatRepr(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
+	if f != 0 && (exp < -4 || exp >= 16) {
+		return e
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsAny(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
+// jsonString encodes s as a JSON string without HTML escaping.
+func jsonString(s string) stdjson.RawMessage {
+	return appendJSONString(make([]byte, 0, len(s)+2), []byte(s))
+}
+
+// appendJSONString appends s as a JSON string, without HTML escaping.
+func appendJSONString(b []byte, s []byte) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			j := i + 1
+			for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '"' && s[j] != '\\' {
+				j++
+			}
+			b = append(b, s[i:j]...)
+			i = j
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\uFFFD"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// ---- writer ----
+
+// valueKind classifies a raw JSON prop value.
+func valueKind(v []byte) string {
+	if len(v) == 0 {
+		return "null"
+	}
+	switch v[0] {
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	case '[', '{':
+		return "json"
+	}
+	for _, c := range v {
+		if c == '.' || c == 'e' || c == 'E' {
+			return "float"
+		}
+	}
+	return "int"
+}
+
+// graphWriter resolves each (scope, name, kind) to a key once.
+type graphWriter struct {
+	d       *graphData
+	keys    []graphKey // existing keys, then new ones in creation order
+	nOld    int
+	chosen  map[[3]string]int
+	usedIDs map[string]bool
+}
+
+func (gw *graphWriter) resolve(scope, name string, v []byte) (int, string) {
+	kind := valueKind(v)
+	if kind == "null" {
+		return -1, ""
+	}
+	want := map[string]string{"string": "string", "json": "string", "bool": "bool", "int": "int", "float": "float"}[kind]
+	if kind == "int" || kind == "float" {
+		switch name {
+		case "weight":
+			want = "float"
+		case "created_at":
+			if kind == "int" || isIntegral(v) {
+				want = "int"
+			}
+		}
+	}
+	ck := [3]string{scope, name, kind + "/" + want}
+	if i, ok := gw.chosen[ck]; ok {
+		return i, want
+	}
+	pick := -1
+	for i, k := range gw.keys {
+		if k.name != name || (k.forWhat != scope && k.forWhat != "all" && k.forWhat != "") {
+			continue
+		}
+		if typeFamily(k.typ) == want {
+			pick = i
+			break
+		}
+		if pick < 0 && convertible(kind, v, typeFamily(k.typ)) {
+			pick = i
+		}
+	}
+	if pick < 0 {
+		id := ""
+		for n := len(gw.keys); ; n++ {
+			if id = "d" + strconv.Itoa(n); !gw.usedIDs[id] {
+				break
+			}
+		}
+		gw.usedIDs[id] = true
+		gw.keys = append(gw.keys, graphKey{id: id, forWhat: scope, name: name,
+			typ: map[string]string{"string": "string", "int": "long", "float": "double", "bool": "boolean"}[want]})
+		pick = len(gw.keys) - 1
+	}
+	gw.chosen[ck] = pick
+	return pick, typeFamily(gw.keys[pick].typ)
+}
+
+func isIntegral(v []byte) bool {
+	f, err := strconv.ParseFloat(string(v), 64)
+	return err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53
+}
+
+func convertible(kind string, v []byte, fam string) bool {
+	switch fam {
+	case "string":
+		return true
+	case "int":
+		return kind == "int" || (kind == "float" && isIntegral(v))
+	case "float":
+		if kind == "string" {
+			var s string
+			if stdjson.Unmarshal(v, &s) != nil {
+				return false
+			}
+			f, err := strconv.ParseFloat(s, 64)
+			return err == nil && (math.IsNaN(f) || math.IsInf(f, 0))
+		}
+		return kind == "int" || kind == "float"
+	case "bool":
+		return kind == "bool"
+	}
+	return false
+}
+
+// dataText renders a value as the <data> text for a key of family fam.
+func dataText(v []byte, fam string) (string, error) {
+	kind := valueKind(v)
+	switch fam {
+	case "int":
+		if kind == "int" {
+			return string(v), nil
+		}
+		f, _ := strconv.ParseFloat(string(v), 64)
+		return strconv.FormatInt(int64(f), 10), nil
+	case "float":
+		if kind == "string" {
+			var s string
+			_ = stdjson.Unmarshal(v, &s)
+			f, _ := strconv.ParseFloat(s, 64)
+			return pyFloatRepr(f), nil
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return string(v), nil // out of range: keep the digits
+		}
+		return pyFloatRepr(f), nil
+	case "bool":
+		if string(v) == "true" {
+			return "True", nil // Python's str(True), as networkx writes it
+		}
+		return "False", nil
+	}
+	switch kind {
+	case "string":
+		var s string
+		if err := stdjson.Unmarshal(v, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	case "bool":
+		if string(v) == "true" {
+			return "True", nil
+		}
+		return "False", nil
+	}
+	return string(v), nil
+}
+
+type dataItem struct {
+	key  int
+	text string
+	pos  int
+}
+
+func (gw *graphWriter) items(scope string, props adapters.Props, order []string) ([]dataItem, error) {
+	out := make([]dataItem, 0, len(props))
+	pos := make(map[string]int, len(order))
+	for i, n := range order {
+		pos[n] = i
+	}
+	// Resolve in a fixed order so new keys get the same ids every time.
+	names := make([]string, 0, len(props))
+	for name := range props {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(a, b int) bool {
+		pa, oka := pos[names[a]]
+		pb, okb := pos[names[b]]
+		if oka != okb {
+			return oka
+		}
+		if oka && pa != pb {
+			return pa < pb
+		}
+		return names[a] < names[b]
+	})
+	for _, name := range names {
+		v := props[name]
+		i, fam := gw.resolve(scope, name, v)
+		if i < 0 {
+			continue
+		}
+		t, err := dataText(v, fam)
+		if err != nil {
+			return nil, fmt.Errorf("property %q: %w", name, err)
+		}
+		p, ok := pos[name]
+		if !ok {
+			p = len(order)
+		}
+		out = append(out, dataItem{key: i, text: t, pos: p})
+	}
+	// networkx writes data in attribute order: the order read, then the
+	// keys' creation order (the reverse of their declaration order).
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].pos != out[b].pos {
+			return out[a].pos < out[b].pos
+		}
+		return gw.rank(out[a].key) < gw.rank(out[b].key)
+	})
+	return out, nil
+}
+
+func (gw *graphWriter) rank(i int) int {
+	if i < gw.nOld {
+		return gw.nOld - 1 - i
+	}
+	return i
+}
+
+// writeGraphFile writes GraphML that networkx.read_graphml loads, in the
+// file's own layout (lxml's compact one or ElementTree's pretty one). Nodes
+// keep their order; edges come in networkx's order for an undirected graph
+// (by the earlier endpoint, then by insertion), oriented from the earlier
+// endpoint, so an unchanged graph is written as networkx would write it.
+func writeGraphFile(w io.Writer, d *graphData) error {
+	gw := &graphWriter{d: d, keys: append([]graphKey(nil), d.keys...), nOld: len(d.keys),
+		chosen: map[[3]string]int{}, usedIDs: map[string]bool{}}
+	for _, k := range d.keys {
+		gw.usedIDs[k.id] = true
+	}
+	nodeIDs := make([]string, 0, len(d.nodes))
+	for id := range d.nodes {
+		nodeIDs = append(nodeIDs, id)
+	}
+	sort.Slice(nodeIDs, func(i, j int) bool { return d.nodes[nodeIDs[i]].seq < d.nodes[nodeIDs[j]].seq })
+	type edgeOut struct {
+		src, tgt string
+		first    uint64
+		e        *graphEdge
+	}
+	edges := make([]edgeOut, 0, len(d.edges))
+	for k, e := range d.edges {
+		src, tgt := e.src, e.tgt
+		if _, ok := d.nodes[src]; !ok {
+			src, tgt = k.a, k.b
+		}
+		first := uint64(0)
+		if d.header.edgeDefault != "directed" {
+			na, nb := d.nodes[k.a], d.nodes[k.b]
+			if na == nil || nb == nil {
+				return fmt.Errorf("write graph: edge %q-%q has a missing endpoint", k.a, k.b)
+			}
+			src, tgt, first = k.a, k.b, na.seq
+			if nb.seq < na.seq {
+				src, tgt, first = k.b, k.a, nb.seq
+			}
+		}
+		edges = append(edges, edgeOut{src: src, tgt: tgt, first: first, e: e})
+	}
+	sort.Slice(edges, func(i, j int) bool {
+		if edges[i].first != edges[j].first {
+			return edges[i].first < edges[j].first
+		}
+		return edges[i].e.seq < edges[j].e.seq
+	})
+	// Resolve every key before writing, since keys come first in the file.
+	graphItems, err := gw.items("graph", d.header.props, nil)
+	if err != nil {
+		return fmt.Errorf("write graph: %w", err)
+	}
+	nodeItems := make([][]dataItem, len(nodeIDs))
+	for i, id := range nodeIDs {
+		if nodeItems[i], err = gw.items("node", d.nodes[id].props, d.nodes[id].order); err != nil {
+			return fmt.Errorf("write graph: node %q: %w", id, err)
+		}
+	}
+	edgeItems := make([][]dataItem, len(edges))
+	for i, e := range edges {
+		if edgeItems[i], err = gw.items("edge", e.e.props, e.e.order); err != nil {
+			return fmt.Errorf("write graph: edge %q-%q: %w", e.src, e.tgt, err)
+		}
+	}
+
+	bw := bufio.NewWriterSize(w, 256<<10)
+	pretty := d.header.pretty
+	bw.WriteString("<?xml version='1.0' encoding='utf-8'?>\n")
+	bw.WriteString(`<graphml xmlns="http://graphml.graphdrawing.org/xmlns" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">`)
+	if pretty {
+		bw.WriteByte('\n')
+	}
+	// networkx declares a new key in front of the others.
+	order := make([]int, 0, len(gw.keys))
+	for i := len(gw.keys) - 1; i >= gw.nOld; i-- {
+		order = append(order, i)
+	}
+	for i := 0; i < gw.nOld; i++ {
+		order = append(order, i)
+	}
+	for _, i := range order {
+		writeKey(bw, gw.keys[i], pretty)
+	}
+	indent := func(n int) {
+		if pretty {
+			bw.WriteString("    "[:2*n])
+		}
+	}
+	indent(1)
+	bw.WriteString(`<graph edgedefault="`)
+	ed := d.header.edgeDefault
+	if ed == "" {
+		ed = "undirected"
+	}
+	bw.WriteString(ed)
+	bw.WriteByte('"')
+	if d.header.graphID != "" {
+		bw.WriteString(` id="`)
+		escapeXML(bw, d.header.graphID, true)
+		bw.WriteByte('"')
+	}
+	if len(graphItems) == 0 && len(nodeIDs) == 0 && len(edges) == 0 {
+		if pretty {
+			bw.WriteString(" />\n</graphml>\n")
+		} else {
+			bw.WriteString("></graph></graphml>")
+		}
+		return bw.Flush()
+	}
+	bw.WriteByte('>')
+	if pretty {
+		bw.WriteByte('\n')
+	}
+	writeData := func(items []dataItem, level int) {
+		for _, it := range items {
+			if pretty {
+				bw.WriteString("      "[:2*level])
+			} else {
+				bw.WriteString("  ")
+			}
+			bw.WriteString(`<data key="`)
+			escapeXML(bw, gw.keys[it.key].id, true)
+			if it.text == "" {
+				if pretty {
+					bw.WriteString(`" />`)
+				} else {
+					bw.WriteString(`"/>`)
+				}
+			} else {
+				bw.WriteString(`">`)
+				escapeXML(bw, it.text, false)
+				bw.WriteString("</data>")
+			}
+			bw.WriteByte('\n')
+		}
+	}
+	writeData(graphItems, 2)
+	element := func(open string, items []dataItem, closeTag string) {
+		indent(2)
+		bw.WriteString(open)
+		if len(items) == 0 {
+			if pretty {
+				bw.WriteString(" />\n")
+			} else {
+				bw.WriteString("/>\n")
+			}
+			return
+		}
+		bw.WriteString(">\n")
+		writeData(items, 3)
+		indent(2)
+		bw.WriteString(closeTag)
+		bw.WriteByte('\n')
+	}
+	var sb strings.Builder
+	for i, id := range nodeIDs {
+		sb.Reset()
+		sb.WriteString(`<node id="`)
+		escapeXMLTo(&sb, id, true)
+		sb.WriteByte('"')
+		element(sb.String(), nodeItems[i], "</node>")
+	}
+	for i, e := range edges {
+		sb.Reset()
+		sb.WriteString(`<edge source="`)
+		escapeXMLTo(&sb, e.src, true)
+		sb.WriteString(`" target="`)
+		escapeXMLTo(&sb, e.tgt, true)
+		sb.WriteByte('"')
+		element(sb.String(), edgeItems[i], "</edge>")
+	}
+	if pretty {
+		bw.WriteString("  </graph>\n</graphml>\n")
+	} else {
+		bw.WriteString("</graph></graphml>")
+	}
+	return bw.Flush()
+}
+
+func writeKey(bw *bufio.Writer, k graphKey, pretty bool) {
+	if pretty {
+		bw.WriteString("  ")
+	}
+	bw.WriteString(`<key id="`)
+	escapeXML(bw, k.id, true)
+	bw.WriteByte('"')
+	if k.forWhat != "" {
+		bw.WriteString(` for="`)
+		escapeXML(bw, k.forWhat, true)
+		bw.WriteByte('"')
+	}
+	bw.WriteString(` attr.name="`)
+	escapeXML(bw, k.name, true)
+	bw.WriteByte('"')
+	if k.typ != "" {
+		bw.WriteString(` attr.type="`)
+		escapeXML(bw, k.typ, true)
+		bw.WriteByte('"')
+	}
+	for _, a := range k.extraAttrs {
+		if a.name == "xmlns" || strings.HasPrefix(a.name, "xmlns:") || strings.Contains(a.name, ":") {
+			continue // namespaced attributes would need their declarations
+		}
+		bw.WriteByte(' ')
+		bw.WriteString(a.name)
+		bw.WriteString(`="`)
+		escapeXML(bw, a.value, true)
+		bw.WriteByte('"')
+	}
+	switch {
+	case k.hasDef && pretty:
+		bw.WriteString(">\n    <default>")
+		escapeXML(bw, k.def, false)
+		bw.WriteString("</default>\n  </key>\n")
+	case k.hasDef:
+		bw.WriteString("><default>")
+		escapeXML(bw, k.def, false)
+		bw.WriteString("</default></key>\n")
+	case pretty:
+		bw.WriteString(" />\n")
+	default:
+		bw.WriteString("/>\n")
+	}
+}
+
+type byteStringWriter interface {
+	WriteByte(byte) error
+	WriteString(string) (int, error)
+}
+
+func escapeXML(w *bufio.Writer, s string, inAttr bool) { escapeXMLTo(w, s, inAttr) }
+
+// escapeXMLTo escapes text or an attribute value. \r (and in attributes \n
+// and \t) become character references so they survive XML's newline
+// normalisation; characters XML 1.0 cannot carry at all become U+FFFD.
+func escapeXMLTo(w byteStringWriter, s string, inAttr bool) {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '&':
+				w.WriteString("&amp;")
+			case c == '<':
+				w.WriteString("&lt;")
+			case c == '>':
+				w.WriteString("&gt;")
+			case c == '"' && inAttr:
+				w.WriteString("&quot;")
+			case c == '\r':
+				w.WriteString("&#13;")
+			case c == '\n' && inAttr:
+				w.WriteString("&#10;")
+			case c == '\t' && inAttr:
+				w.WriteString("&#9;")
+			case c < 0x20 && c != '\n' && c != '\t':
+				w.WriteString("\uFFFD")
+			default:
+				w.WriteByte(c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || r == 0xFFFE || r == 0xFFFF {
+			w.WriteString("\uFFFD")
+		} else {
+			w.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+}

@@ -1,0 +1,446 @@
+package json
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	stdjson "encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+)
+
+// The write-ahead log makes a write durable before LightRAG's files are
+// rewritten. One log per database folder covers every workspace. The active
+// log is walFileName; a flush rotates it to walFileName.<n> and removes the
+// rotated segments once every dirty namespace is on disk, so a crash at any
+// point replays to the same state.
+//
+// Layout: an 8-byte magic, then frames of
+// [payload length uint32 LE][CRC32C(payload) uint32 LE][payload]
+// where the payload is one walEntry as JSON. A short or mismatching frame is
+// a torn tail from a crash: replay stops there and the tail is truncated.
+const (
+	walFileName = ".hybridrag-proxy.wal"
+	walMagic    = "HRPWAL1\n"
+	frameHeader = 8
+	// maxFrame bounds one entry so a corrupt length cannot make replay
+	// allocate gigabytes; batches are far smaller (request-size limit).
+	maxFrame = 1 << 30
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Operations recorded in the log. Each entry carries the final state to set,
+// so replaying an entry twice, or over a file that already holds it, gives
+// the same result.
+const (
+	opKVPut          = "kv.put"
+	opKVDelete       = "kv.delete"
+	opKVDrop         = "kv.drop"
+	opVectorPut      = "vector.put"
+	opVectorDelete   = "vector.delete"
+	opVectorDrop     = "vector.drop"
+	opGraphNodes     = "graph.nodes"
+	opGraphEdges     = "graph.edges"
+	opGraphDelNodes  = "graph.delete_nodes"
+	opGraphDelEdges  = "graph.delete_edges"
+	opGraphDrop      = "graph.drop"
+	walEntryOverhead = 64
+)
+
+// walEntry is one logged write to one namespace file.
+type walEntry struct {
+	Op        string      `json:"op"`
+	Workspace string      `json:"ws,omitempty"`
+	Namespace string      `json:"ns"`
+	Records   []walRecord `json:"records,omitempty"`
+	IDs       []string    `json:"ids,omitempty"`
+	Vectors   []walVector `json:"vectors,omitempty"`
+	Nodes     []walNode   `json:"nodes,omitempty"`
+	Edges     []walEdge   `json:"edges,omitempty"`
+}
+
+type walRecord struct {
+	ID   string             `json:"id"`
+	Data stdjson.RawMessage `json:"data"`
+}
+
+type walVector struct {
+	ID        string             `json:"id"`
+	Fields    stdjson.RawMessage `json:"fields"`
+	CreatedAt int64              `json:"created_at"`
+	// Vector is the caller's un-normalised float32 vector, little-endian
+	// (base64 in JSON), so replay rebuilds the row and float16 copy exactly.
+	Vector []byte `json:"vector"`
+}
+
+type walNode struct {
+	ID    string         `json:"id"`
+	Props adapters.Props `json:"props"`
+}
+
+type walEdge struct {
+	Src   string         `json:"src"`
+	Tgt   string         `json:"tgt"`
+	Props adapters.Props `json:"props"`
+}
+
+// kindOfOp maps an operation to the file kind it changes.
+func kindOfOp(op string) (fileKind, bool) {
+	switch {
+	case strings.HasPrefix(op, "kv."):
+		return fileKV, true
+	case strings.HasPrefix(op, "vector."):
+		return fileVector, true
+	case strings.HasPrefix(op, "graph."):
+		return fileGraph, true
+	}
+	return 0, false
+}
+
+func encodeEntry(e *walEntry) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(frameHeader + walEntryOverhead)
+	b.Write(make([]byte, frameHeader))
+	enc := stdjson.NewEncoder(&b)
+	// Keep <, > and & literal so records replay byte for byte.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("encode log entry: %w", err)
+	}
+	frame := b.Bytes()
+	payload := frame[frameHeader:]
+	if len(payload) > maxFrame {
+		return nil, adapters.Errorf(adapters.ErrInvalid, "batch_too_large",
+			"send the batch in smaller parts", "log entry of %d bytes exceeds the limit of %d", len(payload), maxFrame)
+	}
+	binary.LittleEndian.PutUint32(frame[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(frame[4:8], crc32.Checksum(payload, crcTable))
+	return frame, nil
+}
+
+// wal is the active log file with group commit: writers append frames to a
+// buffer under mu; the first writer to wait becomes the leader, writes the
+// whole buffer and fsyncs once for everyone queued behind it.
+type wal struct {
+	dir  string
+	mu   sync.Mutex
+	cond *sync.Cond
+	f    *os.File
+	buf  []byte
+	// appended/synced count frames; a writer's frame is durable once synced
+	// reaches its ticket.
+	appended, synced uint64
+	syncing          bool
+	size             int64 // bytes in the active file plus the buffer
+	nextSeg          int   // number for the next rotated segment
+	err              error // sticky: after a failed write or fsync nothing is acknowledged
+}
+
+func walPath(dir string) string { return filepath.Join(dir, walFileName) }
+
+// segments lists the rotated segments in dir, oldest first.
+func walSegments(dir string) ([]int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list log segments in %s: %w", dir, err)
+	}
+	var segs []int
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), walFileName+".")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 {
+			continue
+		}
+		segs = append(segs, n)
+	}
+	sort.Ints(segs)
+	return segs, nil
+}
+
+func segmentPath(dir string, n int) string {
+	return filepath.Join(dir, walFileName+"."+strconv.Itoa(n))
+}
+
+// readLog reads the entries of one log file, calling apply for each. It
+// returns the offset just after the last good frame; anything after it is a
+// torn tail. A missing file has no entries.
+func readLog(path string, apply func(*walEntry) error) (good int64, torn bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, false, nil
+		}
+		return 0, false, fmt.Errorf("open log %s: %w", path, err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	magic := make([]byte, len(walMagic))
+	if _, err := io.ReadFull(r, magic); err != nil {
+		// Empty or torn while being created: nothing was acknowledged.
+		return 0, err != io.EOF, nil
+	}
+	if string(magic) != walMagic {
+		return 0, false, adapters.Errorf(adapters.ErrCorrupt, "corrupt_log",
+			"move the file away if it is not the proxy's log; acknowledged writes not yet flushed are in it",
+			"write-ahead log %s does not start with the proxy's header", path)
+	}
+	good = int64(len(walMagic))
+	hdr := make([]byte, frameHeader)
+	var payload []byte
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return good, err != io.EOF, nil
+		}
+		n := binary.LittleEndian.Uint32(hdr[0:4])
+		sum := binary.LittleEndian.Uint32(hdr[4:8])
+		if n == 0 || n > maxFrame {
+			return good, true, nil
+		}
+		if cap(payload) < int(n) {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return good, true, nil
+		}
+		if crc32.Checksum(payload, crcTable) != sum {
+			return good, true, nil
+		}
+		var e walEntry
+		if err := stdjson.Unmarshal(payload, &e); err != nil {
+			// The checksum matched, so this is not a torn write.
+			return good, false, adapters.Errorf(adapters.ErrCorrupt, "corrupt_log",
+				"report this as a bug; the log is kept unchanged",
+				"write-ahead log %s: entry at offset %d: %v", path, good, err)
+		}
+		if err := apply(&e); err != nil {
+			return good, false, err
+		}
+		good += int64(frameHeader) + int64(n)
+	}
+}
+
+// openWAL opens (creating if needed) the active log for appending after the
+// offset good, truncating a torn tail.
+func openWAL(dir string, good int64, nextSeg int) (*wal, error) {
+	path := walPath(dir)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	w := &wal{dir: dir, f: f, nextSeg: nextSeg}
+	w.cond = sync.NewCond(&w.mu)
+	if good < int64(len(walMagic)) {
+		if err := resetFile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("initialise log %s: %w", path, err)
+		}
+		good = int64(len(walMagic))
+	} else if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("truncate torn tail of log %s: %w", path, err)
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("seek log %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sync log %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	w.size = good
+	return w, nil
+}
+
+// resetFile makes f an empty log (magic only) and leaves the offset at its end.
+func resetFile(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([]byte(walMagic), 0); err != nil {
+		return err
+	}
+	_, err := f.Seek(int64(len(walMagic)), io.SeekStart)
+	return err
+}
+
+// append queues a frame and returns its ticket for waitDurable.
+func (w *wal) append(frame []byte) (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.unavailable()
+	}
+	w.buf = append(w.buf, frame...)
+	w.appended++
+	w.size += int64(len(frame))
+	return w.appended, nil
+}
+
+func (w *wal) unavailable() error {
+	return &adapters.Error{Kind: adapters.ErrUnavailable, Code: "log_failed",
+		Message: "write-ahead log " + walPath(w.dir) + " failed; writes are refused",
+		Hint:    "check the disk (space, permissions, errors in the system log) and restart the proxy",
+		Err:     w.err}
+}
+
+// waitDurable blocks until the frame with this ticket is fsync'd.
+func (w *wal) waitDurable(ticket uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.synced < ticket {
+		if w.err != nil {
+			return w.unavailable()
+		}
+		if w.syncing {
+			w.cond.Wait()
+			continue
+		}
+		w.syncLocked()
+	}
+	if w.err != nil && w.synced < ticket {
+		return w.unavailable()
+	}
+	return nil
+}
+
+// syncLocked writes the buffer and fsyncs, releasing mu during the I/O so
+// other writers keep appending (they are the next group).
+func (w *wal) syncLocked() {
+	w.syncing = true
+	buf, target := w.buf, w.appended
+	w.buf = nil
+	f := w.f
+	w.mu.Unlock()
+	_, err := f.Write(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	w.mu.Lock()
+	w.syncing = false
+	if err != nil {
+		w.err = fmt.Errorf("write log %s: %w", walPath(w.dir), err)
+	} else {
+		w.synced = target
+	}
+	w.cond.Broadcast()
+}
+
+// flushAll makes everything appended so far durable.
+func (w *wal) flushAll() error {
+	w.mu.Lock()
+	t := w.appended
+	w.mu.Unlock()
+	return w.waitDurable(t)
+}
+
+// empty reports whether the active log holds no entries.
+func (w *wal) empty() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.size <= int64(len(walMagic))
+}
+
+func (w *wal) bytes() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.size
+}
+
+// rotate moves the active log to a numbered segment and starts an empty
+// one. Callers hold the write gate, so no writer is mid-append. It returns
+// the segment's number.
+func (w *wal) rotate() (int, error) {
+	if err := w.flushAll(); err != nil {
+		return 0, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.nextSeg
+	seg := segmentPath(w.dir, n)
+	if err := os.Rename(walPath(w.dir), seg); err != nil {
+		return 0, fmt.Errorf("rotate log to %s: %w", seg, err)
+	}
+	w.nextSeg++
+	f, err := os.OpenFile(walPath(w.dir), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		err = resetFile(f)
+		if err == nil {
+			err = f.Sync()
+		}
+	}
+	if err == nil {
+		err = syncDir(w.dir)
+	}
+	if err != nil {
+		// The old segment is still replayed on start; refuse further writes
+		// rather than acknowledge them into a log we cannot trust.
+		w.err = fmt.Errorf("start a new log: %w", err)
+		if f != nil {
+			f.Close()
+		}
+		return 0, w.unavailable()
+	}
+	old := w.f
+	w.f = f
+	w.size = int64(len(walMagic))
+	_ = old.Close()
+	return n, nil
+}
+
+// removeSegments deletes rotated segments numbered up to n.
+func (w *wal) removeSegments(n int) error {
+	segs, err := walSegments(w.dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range segs {
+		if s > n {
+			continue
+		}
+		if err := os.Remove(segmentPath(w.dir, s)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove flushed log segment: %w", err)
+		}
+	}
+	return syncDir(w.dir)
+}
+
+func (w *wal) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.f == nil
+}
+
+func (w *wal) close() error {
+	err := w.flushAll()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		if cerr := w.f.Close(); err == nil {
+			err = cerr
+		}
+		w.f = nil
+	}
+	if w.err == nil {
+		w.err = errors.New("closed")
+	}
+	return err
+}

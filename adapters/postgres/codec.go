@@ -1,0 +1,454 @@
+package postgres
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+)
+
+// The codec splits a JSON record between a table's fixed columns (what
+// LightRAG reads) and the extra JSONB column (what makes the round trip
+// lossless):
+//
+//	{"order": [top-level keys in record order],
+//	 "fields": {key: value}   keys no column holds, when JSONB keeps them exactly,
+//	 "raw": {key: "json text"} values a column or JSONB would change: a float in
+//	                           an INTEGER column, a number in exponent form
+//	                           (JSONB turns 1e+16 into an int), a string with
+//	                           NUL, a VARCHAR overflow, an ISO date not in
+//	                           LightRAG's form, ...}
+//
+// Decoding walks "order" and takes raw, then fields, then the column. A row
+// written by LightRAG itself has no extra and decodes from its columns.
+// Key order inside nested objects is JSONB's (length, then bytes); the values
+// are kept exactly.
+type extraDoc struct {
+	Order  []string                   `json:"order"`
+	Fields map[string]json.RawMessage `json:"fields,omitempty"`
+	Raw    map[string]string          `json:"raw,omitempty"`
+}
+
+// encoded is a record split for one row.
+type encoded struct {
+	vals  []any  // one per table column, in t.cols order
+	extra []byte // the extra column's JSON
+}
+
+// encode splits rec (a JSON object) for table t.
+func (t table) encode(id string, rec adapters.Record) (encoded, error) {
+	keys, vals, err := splitObject(rec)
+	if err != nil {
+		return encoded{}, fmt.Errorf("%w: record %q: %w", adapters.ErrInvalid, id, err)
+	}
+	x := extraDoc{Order: keys}
+	out := encoded{vals: make([]any, len(t.cols))}
+	byKey := make(map[string]int, len(t.cols))
+	for i, c := range t.cols {
+		byKey[c.key] = i
+	}
+	for i, k := range keys {
+		v := vals[i]
+		ci, ok := byKey[k]
+		if !ok {
+			if jsonbStable(v) {
+				setField(&x, k, v)
+			} else {
+				setRaw(&x, k, v)
+			}
+			continue
+		}
+		colVal, exact := encodeValue(t.cols[ci], v)
+		out.vals[ci] = colVal
+		if !exact {
+			setRaw(&x, k, v)
+		}
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return encoded{}, fmt.Errorf("encode extra fields of %q: %w", id, err)
+	}
+	out.extra = b
+	return out, nil
+}
+
+func setField(x *extraDoc, k string, v json.RawMessage) {
+	if x.Fields == nil {
+		x.Fields = map[string]json.RawMessage{}
+	}
+	x.Fields[k] = v
+}
+
+func setRaw(x *extraDoc, k string, v json.RawMessage) {
+	if x.Raw == nil {
+		x.Raw = map[string]string{}
+	}
+	x.Raw[k] = string(v)
+}
+
+// encodeValue converts one JSON value to its column's Go value. exact is false
+// when decoding the column would not give the same JSON value back.
+func encodeValue(c column, v json.RawMessage) (val any, exact bool) {
+	if isJSONNull(v) {
+		return nil, true
+	}
+	switch c.kind {
+	case kText:
+		s, ok := jsonString(v)
+		if !ok || strings.ContainsRune(s, 0) {
+			return nil, false
+		}
+		if c.maxLen > 0 && utf8.RuneCountInString(s) > c.maxLen {
+			return truncateRunes(s, c.maxLen), false
+		}
+		return s, true
+	case kInt:
+		n, err := strconv.ParseInt(string(v), 10, 32)
+		if err == nil {
+			return int32(n), true
+		}
+		if f, err := strconv.ParseFloat(string(v), 64); err == nil && f == math.Trunc(f) && math.Abs(f) < math.MaxInt32 {
+			return int32(f), false
+		}
+		return nil, false
+	case kJSONB:
+		if !jsonbStorable(v) {
+			return nil, false
+		}
+		return string(v), jsonbStable(v)
+	case kEpoch:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err == nil && n > -62135596800 && n < 253402300800 {
+			return time.Unix(n, 0).UTC(), true
+		}
+		if f, err := strconv.ParseFloat(string(v), 64); err == nil && f > -6e10 && f < 2.5e11 {
+			return time.Unix(int64(math.Round(f)), 0).UTC(), false
+		}
+		return nil, false
+	case kISO:
+		s, ok := jsonString(v)
+		if !ok {
+			return nil, false
+		}
+		ts, err := parseISO(s)
+		if err != nil {
+			return nil, false
+		}
+		return ts, formatISO(ts) == s
+	case kSep:
+		s, ok := jsonString(v)
+		if !ok || strings.ContainsRune(s, 0) {
+			return nil, false
+		}
+		parts := strings.Split(s, adapters.GraphFieldSep)
+		for _, p := range parts {
+			if utf8.RuneCountInString(p) > c.maxLen {
+				return nil, false
+			}
+		}
+		return parts, true
+	}
+	return nil, false
+}
+
+// scanTarget returns a holder for one column as selectExpr reads it.
+func scanTarget(c column) any {
+	switch c.kind {
+	case kInt, kEpoch:
+		return new(pgtype.Int8)
+	case kISO:
+		return new(pgtype.Timestamp)
+	default:
+		return new(pgtype.Text)
+	}
+}
+
+// selectExpr is how a column is read: JSONB as text, timestamps in epoch
+// seconds, <SEP> arrays joined back.
+func selectExpr(c column) string {
+	col := quoteIdent(c.name)
+	switch c.kind {
+	case kJSONB:
+		return col + "::text"
+	case kEpoch:
+		return "EXTRACT(EPOCH FROM " + col + ")::bigint"
+	case kInt:
+		return col + "::bigint"
+	case kSep:
+		return "array_to_string(" + col + ", '" + adapters.GraphFieldSep + "')"
+	}
+	return col
+}
+
+// decodeValue is the JSON value of a scanned column; ok is false for NULL.
+func decodeValue(c column, target any) (json.RawMessage, bool) {
+	switch h := target.(type) {
+	case *pgtype.Int8:
+		if !h.Valid {
+			return nil, false
+		}
+		return json.RawMessage(strconv.FormatInt(h.Int64, 10)), true
+	case *pgtype.Timestamp:
+		if !h.Valid {
+			return nil, false
+		}
+		return adapters.MarshalString(formatISO(h.Time)), true
+	case *pgtype.Text:
+		if !h.Valid {
+			return nil, false
+		}
+		if c.kind == kJSONB {
+			return json.RawMessage(h.String), true
+		}
+		return adapters.MarshalString(h.String), true
+	}
+	return nil, false
+}
+
+// decode rebuilds the record from scanned columns and the extra column.
+func (t table) decode(targets []any, extra *pgtype.Text) (adapters.Record, error) {
+	if extra == nil || !extra.Valid {
+		// A row LightRAG wrote: every non-NULL column, in column order.
+		var b recordBuilder
+		for i, c := range t.cols {
+			if v, ok := decodeValue(c, targets[i]); ok {
+				b.add(c.key, v)
+			}
+		}
+		return b.done(), nil
+	}
+	var x extraDoc
+	if err := json.Unmarshal([]byte(extra.String), &x); err != nil {
+		return nil, fmt.Errorf("%w: column %s of %s: %w", adapters.ErrCorrupt, t.extra, t.name, err)
+	}
+	byKey := make(map[string]int, len(t.cols))
+	for i, c := range t.cols {
+		byKey[c.key] = i
+	}
+	var b recordBuilder
+	for _, k := range x.Order {
+		if r, ok := x.Raw[k]; ok {
+			b.add(k, json.RawMessage(r))
+			continue
+		}
+		if f, ok := x.Fields[k]; ok {
+			b.add(k, f)
+			continue
+		}
+		if ci, ok := byKey[k]; ok {
+			v, ok := decodeValue(t.cols[ci], targets[ci])
+			if !ok {
+				v = json.RawMessage("null")
+			}
+			b.add(k, v)
+		}
+	}
+	return b.done(), nil
+}
+
+type recordBuilder struct {
+	buf bytes.Buffer
+	n   int
+}
+
+func (b *recordBuilder) add(k string, v json.RawMessage) {
+	if b.n == 0 {
+		b.buf.WriteByte('{')
+	} else {
+		b.buf.WriteByte(',')
+	}
+	b.n++
+	b.buf.Write(adapters.MarshalString(k))
+	b.buf.WriteByte(':')
+	b.buf.Write(v)
+}
+
+func (b *recordBuilder) done() adapters.Record {
+	if b.n == 0 {
+		return adapters.Record("{}")
+	}
+	b.buf.WriteByte('}')
+	return append(adapters.Record(nil), b.buf.Bytes()...)
+}
+
+// splitObject returns a JSON object's keys and raw values in order. Duplicate
+// keys keep the last value at the first position (Python's json.loads).
+func splitObject(data []byte) ([]string, []json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, nil, fmt.Errorf("not JSON: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, nil, fmt.Errorf("want a JSON object")
+	}
+	var keys []string
+	var vals []json.RawMessage
+	pos := map[string]int{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, nil, err
+		}
+		k, _ := kt.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, fmt.Errorf("field %q: %w", k, err)
+		}
+		v = compactJSON(v)
+		if i, ok := pos[k]; ok {
+			vals[i] = v
+			continue
+		}
+		pos[k] = len(keys)
+		keys = append(keys, k)
+		vals = append(vals, v)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, err
+	}
+	if dec.More() {
+		return nil, nil, fmt.Errorf("trailing data after the object")
+	}
+	return keys, vals, nil
+}
+
+func compactJSON(v json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		return v
+	}
+	return b.Bytes()
+}
+
+func isJSONNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+func jsonString(v json.RawMessage) (string, bool) {
+	if len(v) == 0 || v[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func truncateRunes(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j]
+		}
+		i++
+	}
+	return s
+}
+
+// jsonbStorable: PostgreSQL's JSONB cannot hold \u0000 in a string.
+func jsonbStorable(v json.RawMessage) bool {
+	return !bytes.Contains(v, []byte(`\u0000`))
+}
+
+// jsonbStable reports whether JSONB gives the value back equal: same strings,
+// same numbers with the same int/float form, no duplicate keys lost. It is
+// false for numbers in exponent form (JSONB prints 1e+16 as an int), negative
+// zero, strings JSONB rejects, and duplicate object keys.
+func jsonbStable(v json.RawMessage) bool {
+	if !jsonbStorable(v) {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	var stack []*jsonFrame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return errors.Is(err, io.EOF) && len(stack) == 0
+		}
+		var top *jsonFrame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.obj && top.expKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				markValue(stack)
+				continue
+			}
+			k := tok.(string)
+			if top.keys[k] {
+				return false
+			}
+			top.keys[k] = true
+			top.expKey = false
+			continue
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &jsonFrame{obj: true, keys: map[string]bool{}, expKey: true})
+				continue
+			case '[':
+				stack = append(stack, &jsonFrame{})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case json.Number:
+			s := string(t)
+			if strings.ContainsAny(s, "eE") || (strings.HasPrefix(s, "-") && strings.Trim(s, "-0.") == "") {
+				return false
+			}
+		}
+		markValue(stack)
+	}
+}
+
+// markValue records that a value ended inside the innermost container.
+func markValue(stack []*jsonFrame) {
+	if len(stack) > 0 && stack[len(stack)-1].obj {
+		stack[len(stack)-1].expKey = true
+	}
+}
+
+type jsonFrame struct {
+	obj    bool
+	keys   map[string]bool
+	expKey bool
+}
+
+// LightRAG's ISO form: datetime.isoformat() of a UTC datetime.
+func formatISO(t time.Time) string {
+	t = t.UTC()
+	if t.Nanosecond()/1000 != 0 {
+		return t.Format("2006-01-02T15:04:05.000000") + "+00:00"
+	}
+	return t.Format("2006-01-02T15:04:05") + "+00:00"
+}
+
+// parseISO accepts what Python's datetime.fromisoformat does for LightRAG's
+// timestamps; a value without an offset is taken as UTC (LightRAG's PG code
+// does the same). The result is naive UTC for a TIMESTAMP column.
+func parseISO(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00",
+		"2006-01-02 15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			t = t.UTC()
+			return t.Truncate(time.Microsecond), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not an ISO-8601 time: %q", s)
+}

@@ -1,0 +1,365 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+)
+
+// writeBatch is how many rows one pipelined batch carries.
+const writeBatch = 500
+
+// kvStore is a KV namespace; with doc set it is a doc-status namespace
+// (records stored as given, no _id or times).
+type kvStore struct {
+	b   *Backend
+	s   scope
+	doc bool
+}
+
+func (k *kvStore) op(what string) string {
+	return fmt.Sprintf("%s %s (table %s)", what, k.s.name, k.s.t.name)
+}
+
+// selectList is "id, <columns>, <extra>::text" as scanRecord reads it.
+func selectList(t table) string {
+	exprs := []string{"id"}
+	for _, c := range t.cols {
+		exprs = append(exprs, selectExpr(c))
+	}
+	exprs = append(exprs, quoteIdent(t.extra)+"::text")
+	return strings.Join(exprs, ", ")
+}
+
+// scanRecord reads one row selected with selectList.
+// more are scanned after the extra column.
+func scanRecord(t table, row pgx.Rows, more ...any) (string, adapters.Record, error) {
+	targets := make([]any, len(t.cols))
+	for i, c := range t.cols {
+		targets[i] = scanTarget(c)
+	}
+	var id string
+	var extra pgtype.Text
+	dest := make([]any, 0, len(targets)+2)
+	dest = append(dest, &id)
+	dest = append(dest, targets...)
+	dest = append(dest, &extra)
+	dest = append(dest, more...)
+	if err := row.Scan(dest...); err != nil {
+		return "", nil, err
+	}
+	rec, err := t.decode(targets, &extra)
+	return id, rec, err
+}
+
+// queryRecords runs a query selecting selectList and returns the rows.
+func (k *kvStore) queryRecords(ctx context.Context, sql string, args ...any) ([]adapters.KVRecord, error) {
+	rows, err := k.b.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []adapters.KVRecord
+	for rows.Next() {
+		id, rec, err := scanRecord(k.s.t, rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, adapters.KVRecord{ID: id, Data: rec})
+	}
+	return out, rows.Err()
+}
+
+// stored returns the stored records of ids, by id.
+func (k *kvStore) stored(ctx context.Context, ids []string) (map[string]adapters.Record, error) {
+	where, args := k.s.where()
+	args = append(args, ids)
+	recs, err := k.queryRecords(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s AND id = ANY($%d)",
+		selectList(k.s.t), quoteIdent(k.s.t.name), where, len(args)), args...)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]adapters.Record, len(recs))
+	for _, r := range recs {
+		m[r.ID] = r.Data
+	}
+	return m, nil
+}
+
+func (k *kvStore) GetByIDs(ctx context.Context, ids []string) ([]adapters.Record, error) {
+	out := make([]adapters.Record, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ctx, cancel := k.b.ctx(ctx)
+	defer cancel()
+	m, err := k.stored(ctx, ids)
+	if err != nil {
+		return nil, k.b.mapError(k.op("get"), err)
+	}
+	for i, id := range ids {
+		if rec, ok := m[id]; ok {
+			if k.doc {
+				out[i] = rec
+			} else {
+				out[i] = adapters.KVView(id, rec)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (k *kvStore) FilterKeys(ctx context.Context, keys []string) ([]string, error) {
+	missing := []string{}
+	if len(keys) == 0 {
+		return missing, nil
+	}
+	ctx, cancel := k.b.ctx(ctx)
+	defer cancel()
+	where, args := k.s.where()
+	args = append(args, keys)
+	rows, err := k.b.pool.Query(ctx, fmt.Sprintf("SELECT id FROM %s WHERE %s AND id = ANY($%d)",
+		quoteIdent(k.s.t.name), where, len(args)), args...)
+	if err != nil {
+		return nil, k.b.mapError(k.op("filter keys of"), err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, k.b.mapError(k.op("filter keys of"), err)
+	}
+	have := make(map[string]bool, len(found))
+	for _, id := range found {
+		have[id] = true
+	}
+	for _, key := range keys {
+		if !have[key] {
+			missing = append(missing, key)
+		}
+	}
+	return missing, nil
+}
+
+// dedupe keeps the last record per id, in first-seen order (an upsert
+// statement may touch a row only once).
+func dedupe(records []adapters.KVRecord) []adapters.KVRecord {
+	pos := make(map[string]int, len(records))
+	out := make([]adapters.KVRecord, 0, len(records))
+	for _, r := range records {
+		if i, ok := pos[r.ID]; ok {
+			out[i] = r
+			continue
+		}
+		pos[r.ID] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error {
+	records = dedupe(records)
+	if len(records) == 0 {
+		return nil
+	}
+	for _, r := range records {
+		if r.ID == "" {
+			return adapters.Errorf(adapters.ErrInvalid, "invalid_id", "give every record a non-empty id", "a record in %s has an empty id", k.s.name)
+		}
+	}
+	ctx, cancel := k.b.ctx(ctx)
+	defer cancel()
+	rows := make([]encoded, len(records))
+	if k.doc {
+		for i, r := range records {
+			rec, err := adapters.StampDoc(r.ID, r.Data)
+			if err != nil {
+				return err
+			}
+			if rows[i], err = k.s.t.encode(r.ID, rec); err != nil {
+				return err
+			}
+		}
+	} else {
+		// The stored create_time survives a re-upsert that lacks one, so read
+		// the existing records that need it.
+		var need []string
+		for _, r := range records {
+			if !hasKey(r.Data, "create_time") {
+				need = append(need, r.ID)
+			}
+		}
+		existing := map[string]adapters.Record{}
+		if len(need) > 0 {
+			var err error
+			if existing, err = k.stored(ctx, need); err != nil {
+				return k.b.mapError(k.op("upsert"), err)
+			}
+		}
+		now := time.Now().Unix()
+		for i, r := range records {
+			rec, err := adapters.StampKV(k.s.ns, r.ID, r.Data, existing[r.ID], now)
+			if err != nil {
+				return err
+			}
+			if rows[i], err = k.s.t.encode(r.ID, rec); err != nil {
+				return err
+			}
+		}
+	}
+	ids := make([]string, len(records))
+	for i, r := range records {
+		ids[i] = r.ID
+	}
+	return k.b.mapError(k.op("upsert"), k.b.upsertRows(ctx, k.s, ids, rows, nil))
+}
+
+func hasKey(rec adapters.Record, key string) bool {
+	keys, _, err := splitObject(rec)
+	if err != nil {
+		return false
+	}
+	for _, k := range keys {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// upsertSQL is the INSERT ... ON CONFLICT statement for a table; vectors adds
+// the content_vector, create_time and update_time parameters.
+func upsertSQL(t table, vectors bool, vecCast string) string {
+	cols := []string{"id", "workspace"}
+	vals := []string{"$1", "$2"}
+	conflict := "workspace, id"
+	n := 3
+	if t.nsCol {
+		cols = append(cols, "namespace")
+		vals = append(vals, "$3")
+		conflict = "workspace, namespace, id"
+		n++
+	}
+	var sets []string
+	add := func(col, val string) {
+		cols = append(cols, col)
+		vals = append(vals, val)
+		sets = append(sets, col+" = EXCLUDED."+col)
+	}
+	for _, c := range t.cols {
+		p := fmt.Sprintf("$%d", n)
+		n++
+		switch c.kind {
+		case kText:
+			p += "::text"
+		case kInt:
+			p += "::integer"
+		case kJSONB:
+			p += "::text::jsonb"
+		case kEpoch, kISO:
+			p += "::timestamp"
+		case kSep:
+			p += "::text[]"
+		}
+		add(quoteIdent(c.name), p)
+	}
+	add(quoteIdent(t.extra), fmt.Sprintf("$%d::text::jsonb", n))
+	n++
+	if vectors {
+		add("content_vector", fmt.Sprintf("$%d%s", n, vecCast))
+		add("create_time", fmt.Sprintf("$%d::timestamp", n+1))
+		add("update_time", fmt.Sprintf("$%d::timestamp", n+2))
+	}
+	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s",
+		quoteIdent(t.name), strings.Join(cols, ", "), strings.Join(vals, ", "), conflict, strings.Join(sets, ", "))
+}
+
+// upsertRows writes encoded rows in one transaction, pipelined in batches.
+// vecArgs, when set, returns the vector parameters of row i.
+func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []encoded, vecArgs func(i int) []any) error {
+	vecCast := ""
+	if vecArgs != nil {
+		vecCast = "::vector"
+	}
+	sql := upsertSQL(s.t, vecArgs != nil, vecCast)
+	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		for start := 0; start < len(rows); start += writeBatch {
+			end := min(start+writeBatch, len(rows))
+			batch := &pgx.Batch{}
+			for i := start; i < end; i++ {
+				args := []any{ids[i], s.ws}
+				if s.t.nsCol {
+					args = append(args, s.ns)
+				}
+				args = append(args, rows[i].vals...)
+				args = append(args, string(rows[i].extra))
+				if vecArgs != nil {
+					args = append(args, vecArgs(i)...)
+				}
+				batch.Queue(sql, args...)
+			}
+			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (k *kvStore) Delete(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := k.b.ctx(ctx)
+	defer cancel()
+	where, args := k.s.where()
+	args = append(args, ids)
+	_, err := k.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s AND id = ANY($%d)",
+		quoteIdent(k.s.t.name), where, len(args)), args...)
+	return k.b.mapError(k.op("delete from"), err)
+}
+
+func (k *kvStore) Count(ctx context.Context) (int64, error) {
+	ctx, cancel := k.b.ctx(ctx)
+	defer cancel()
+	where, args := k.s.where()
+	var n int64
+	err := k.b.pool.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", quoteIdent(k.s.t.name), where), args...).Scan(&n)
+	return n, k.b.mapError(k.op("count"), err)
+}
+
+func (k *kvStore) Scan(ctx context.Context, after string, limit int) ([]adapters.KVRecord, error) {
+	ctx, cancel := k.b.ctx(ctx)
+	defer cancel()
+	where, args := k.s.where()
+	args = append(args, after, limitArg(limit))
+	recs, err := k.queryRecords(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s AND id COLLATE "C" > $%d ORDER BY id COLLATE "C" LIMIT $%d`,
+		selectList(k.s.t), quoteIdent(k.s.t.name), where, len(args)-1, len(args)), args...)
+	if err != nil {
+		return nil, k.b.mapError(k.op("scan"), err)
+	}
+	if recs == nil {
+		recs = []adapters.KVRecord{}
+	}
+	return recs, nil
+}
+
+// limitArg turns "no limit" (<= 0) into NULL, which LIMIT takes as ALL.
+func limitArg(limit int) any {
+	if limit <= 0 {
+		return nil
+	}
+	return int64(limit)
+}
+
+func (k *kvStore) Drop(ctx context.Context) error {
+	ctx, cancel := k.b.ctx(ctx)
+	defer cancel()
+	where, args := k.s.where()
+	_, err := k.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s", quoteIdent(k.s.t.name), where), args...)
+	return k.b.mapError(k.op("drop"), err)
+}

@@ -1,0 +1,243 @@
+// Package postgres is the adapter that keeps a database in PostgreSQL with
+// pgvector, in LightRAG's own table layout (postgres_impl.py's LIGHTRAG_*
+// tables and PGTableGraphStorage's lightrag_graph_nodes/edges), so LightRAG's
+// PG storages read what the proxy writes. Fields LightRAG's fixed columns do
+// not hold live in a hybridrag_extra JSONB column, which makes a JSON ->
+// PostgreSQL -> JSON round trip lossless (see codec.go).
+package postgres
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	pgxvec "github.com/pgvector/pgvector-go/pgx"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+)
+
+// Config configures one database's PostgreSQL backend.
+type Config struct {
+	DSN string
+	// Workspace is LightRAG's workspace column for the namespaces' default
+	// workspace ("" -> "default", as LightRAG does).
+	Workspace string
+	// VectorTableNaming is NamingSuffixed (LightRAG >= 1.4.9.10,
+	// <BASE>_<model>_<dim>d, the default) or NamingLegacy (1.4.9.8, no suffix).
+	VectorTableNaming string
+	// EmbeddingModel names the model for the suffix; without it the bare
+	// table name is used, as LightRAG does.
+	EmbeddingModel string
+	// QueryTimeout bounds every query (default 10s).
+	QueryTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// DefaultQueryTimeout is Config.QueryTimeout's default.
+const DefaultQueryTimeout = 10 * time.Second
+
+func (c Config) withDefaults() Config {
+	if c.Workspace == "" {
+		c.Workspace = "default"
+	}
+	if c.VectorTableNaming == "" {
+		c.VectorTableNaming = NamingSuffixed
+	}
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = DefaultQueryTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate checks the settings that need no connection.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if c.DSN == "" {
+		return adapters.Errorf(adapters.ErrInvalid, "invalid_dsn", "set a connection string such as postgres://user:pass@host:5432/db",
+			"the PostgreSQL connection string is empty")
+	}
+	if c.VectorTableNaming != NamingSuffixed && c.VectorTableNaming != NamingLegacy {
+		return adapters.Errorf(adapters.ErrInvalid, "invalid_config", "use suffixed or legacy",
+			"vector table naming %q is not known", c.VectorTableNaming)
+	}
+	if err := adapters.ValidateName("workspace", c.Workspace); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Backend is one database in PostgreSQL. Safe for concurrent use.
+type Backend struct {
+	cfg     Config
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	secrets []string
+
+	mu sync.Mutex
+	// vtables caches the vector tables known to exist (name -> dim) so their
+	// DDL runs once per process.
+	vtables map[string]int
+}
+
+var _ adapters.Backend = (*Backend)(nil)
+
+// Log keys.
+const (
+	logKeyTable = "table"
+	logKeyDim   = "dim"
+)
+
+// Open connects, creates or migrates the schema (idempotent, under an
+// advisory lock) and returns the backend.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, &adapters.Error{Kind: adapters.ErrInvalid, Code: "invalid_dsn",
+			Hint: "use a connection string such as postgres://user:pass@host:5432/db", Message: "parse the PostgreSQL connection string",
+			Err: errors.New(redactParseError(err))}
+	}
+	b := &Backend{cfg: cfg, log: cfg.Logger, vtables: map[string]int{}}
+	if pcfg.ConnConfig.Password != "" {
+		b.secrets = append(b.secrets, pcfg.ConnConfig.Password)
+	}
+	// Naive-UTC timestamps: the session time zone is UTC so server-side
+	// defaults (CURRENT_TIMESTAMP) are UTC too, as LightRAG assumes.
+	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > cfg.QueryTimeout {
+		pcfg.ConnConfig.ConnectTimeout = cfg.QueryTimeout
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, 3*cfg.QueryTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(sctx, pcfg.ConnConfig.Copy())
+	if err != nil {
+		return nil, b.mapError("connect to PostgreSQL", err)
+	}
+	err = ensureSchema(sctx, conn)
+	_ = conn.Close(context.WithoutCancel(sctx))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "58P01") {
+			return nil, &adapters.Error{Kind: adapters.ErrUnsupported, Code: "pgvector_missing",
+				Hint:    "install the pgvector extension on the PostgreSQL server (package postgresql-<version>-pgvector)",
+				Message: "create extension vector", Err: redactErr{err: err, secrets: b.secrets}}
+		}
+		return nil, b.mapError("create the schema", err)
+	}
+
+	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		return pgxvec.RegisterTypes(ctx, c)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, b.mapError("open the connection pool", err)
+	}
+	b.pool = pool
+	return b, nil
+}
+
+// redactParseError keeps pgconn's parse error (which already hides the
+// password) but never echoes more than its first line.
+func redactParseError(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}
+
+// ctx bounds one query by the configured timeout.
+func (b *Backend) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.cfg.QueryTimeout)
+}
+
+// workspace maps a namespace's workspace to LightRAG's workspace column.
+func (b *Backend) workspace(ns adapters.Namespace) string {
+	if ns.Workspace == "" {
+		return b.cfg.Workspace
+	}
+	return ns.Workspace
+}
+
+func validateNS(ns adapters.Namespace) error {
+	if err := adapters.ValidateName("workspace", ns.Workspace); err != nil {
+		return err
+	}
+	return adapters.ValidateName("namespace", ns.Name)
+}
+
+// scope is the WHERE prefix and arguments that address one namespace in one
+// workspace of a table.
+type scope struct {
+	t    table
+	ws   string
+	ns   string
+	name string // the namespace, for messages
+}
+
+// where returns "workspace=$1 [AND namespace=$2]" and its args; the next
+// free placeholder is len(args)+1.
+func (s scope) where() (string, []any) {
+	if s.t.nsCol {
+		return "workspace = $1 AND namespace = $2", []any{s.ws, s.ns}
+	}
+	return "workspace = $1", []any{s.ws}
+}
+
+// KV opens a KV namespace.
+func (b *Backend) KV(ctx context.Context, ns adapters.Namespace) (adapters.KV, error) {
+	if err := validateNS(ns); err != nil {
+		return nil, err
+	}
+	return &kvStore{b: b, s: scope{t: kvTableFor(ns.Name), ws: b.workspace(ns), ns: ns.Name, name: ns.String()}}, nil
+}
+
+// DocStatus opens a doc-status namespace.
+func (b *Backend) DocStatus(ctx context.Context, ns adapters.Namespace) (adapters.DocStatus, error) {
+	if err := validateNS(ns); err != nil {
+		return nil, err
+	}
+	return &docStore{kvStore{b: b, doc: true,
+		s: scope{t: docStatusTableFor(ns.Name), ws: b.workspace(ns), ns: ns.Name, name: ns.String()}}}, nil
+}
+
+// Graph opens a graph namespace.
+func (b *Backend) Graph(ctx context.Context, ns adapters.Namespace) (adapters.Graph, error) {
+	if err := validateNS(ns); err != nil {
+		return nil, err
+	}
+	return &graphStore{b: b, ws: b.workspace(ns), ns: ns.Name, name: ns.String()}, nil
+}
+
+// Flush is a no-op: every acknowledged write is already committed.
+func (b *Backend) Flush(ctx context.Context) error { return nil }
+
+// Ping checks that PostgreSQL answers.
+func (b *Backend) Ping(ctx context.Context) error {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	return b.mapError("ping PostgreSQL", b.pool.Ping(ctx))
+}
+
+// Capabilities: writes are committed transactions, there is nothing to flush.
+func (b *Backend) Capabilities() adapters.Capabilities {
+	return adapters.Capabilities{Durable: true, NeedsFlush: false}
+}
+
+// Close releases the pool.
+func (b *Backend) Close(ctx context.Context) error {
+	b.pool.Close()
+	return nil
+}

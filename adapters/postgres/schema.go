@@ -1,0 +1,215 @@
+package postgres
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+)
+
+// SchemaVersion is the version of the tables this code reads and writes.
+// Version 1: LightRAG's KV, doc-status, vector and plain-table graph layouts,
+// each with a hybridrag_extra JSONB column, plus hybridrag_kv,
+// hybridrag_doc_status and hybridrag_vdb_<dim>d for namespaces LightRAG has no
+// table for. A later version adds a step to migrations and bumps this.
+const SchemaVersion = 1
+
+// Advisory lock keys. Ours serialises schema changes between proxies;
+// LightRAG's PGTableGraphStorage takes hashtext('lightrag_pgtable_schema')
+// before creating the graph tables, so we take it too.
+const (
+	schemaLockSQL    = `SELECT pg_advisory_xact_lock(hashtext('hybridrag_storage_proxy_schema'))`
+	lightragLockSQL  = `SELECT pg_advisory_xact_lock(hashtext('lightrag_pgtable_schema'))`
+	versionTableDDL  = `CREATE TABLE IF NOT EXISTS hybridrag_schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`
+	hnswMaxDim       = 2000
+	halfvecMaxDim    = 4000
+	defaultGraphName = "chunk_entity_relation"
+)
+
+// migrations[i] brings the schema from version i to i+1.
+var migrations = []func() []string{
+	schemaV1,
+}
+
+// ensureSchema creates or migrates the tables under the advisory locks, so
+// two proxies starting at once do not race. It is idempotent.
+func ensureSchema(ctx context.Context, conn *pgx.Conn) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, q := range []string{schemaLockSQL, lightragLockSQL} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("take schema lock: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS vector`); err != nil {
+			return fmt.Errorf("create extension vector: %w", err)
+		}
+		if _, err := tx.Exec(ctx, versionTableDDL); err != nil {
+			return fmt.Errorf("create hybridrag_schema_version: %w", err)
+		}
+		var have int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM hybridrag_schema_version`).Scan(&have); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if have > SchemaVersion {
+			return adapters.Errorf(adapters.ErrUnsupported, "schema_too_new",
+				"upgrade the proxy to a version that knows this schema",
+				"the database's proxy schema is version %d, this proxy knows up to %d", have, SchemaVersion)
+		}
+		// Re-run the current version's idempotent DDL too: it repairs tables
+		// LightRAG created without our columns, or that someone dropped.
+		from := have
+		if from == SchemaVersion {
+			from = SchemaVersion - 1
+		}
+		for v := from; v < SchemaVersion; v++ {
+			for _, q := range migrations[v]() {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return fmt.Errorf("schema v%d: %s: %w", v+1, firstLine(q), err)
+				}
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO hybridrag_schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING`, SchemaVersion)
+		return err
+	})
+}
+
+func firstLine(q string) string {
+	q = strings.TrimSpace(q)
+	if i := strings.IndexByte(q, '\n'); i > 0 {
+		q = q[:i]
+	}
+	if len(q) > 80 {
+		q = q[:80]
+	}
+	return q
+}
+
+func schemaV1() []string {
+	var ddl []string
+	seen := map[string]bool{}
+	add := func(t table) {
+		if seen[t.name] {
+			return
+		}
+		seen[t.name] = true
+		ddl = append(ddl, tableDDL(t)...)
+	}
+	for _, ns := range []string{"full_docs", "text_chunks", "llm_response_cache", "full_entities", "full_relations",
+		"entity_chunks", "relation_chunks"} {
+		add(kvTables[ns])
+	}
+	add(genericKV)
+	add(docStatusTable)
+	add(genericDocStatus)
+	ddl = append(ddl,
+		`CREATE INDEX IF NOT EXISTS idx_lightrag_doc_status_track_id ON lightrag_doc_status (track_id)`,
+		`CREATE INDEX IF NOT EXISTS idx_lightrag_doc_status_workspace_status_updated_at ON lightrag_doc_status (workspace, status, updated_at DESC)`,
+		`CREATE INDEX IF NOT EXISTS idx_lightrag_doc_status_workspace_file_path ON lightrag_doc_status (workspace, file_path)`,
+	)
+	ddl = append(ddl, graphDDL()...)
+	return ddl
+}
+
+// tableDDL creates a table in LightRAG's layout (or ours), then adds any
+// column an older LightRAG-created table lacks, so both paths converge.
+func tableDDL(t table) []string {
+	var cols []string
+	cols = append(cols, "id "+t.idType+" NOT NULL", "workspace VARCHAR(255) NOT NULL")
+	pk := "workspace, id"
+	if t.nsCol {
+		cols = append(cols, "namespace VARCHAR(255) NOT NULL")
+		pk = "workspace, namespace, id"
+	}
+	if t.dim > 0 {
+		cols = append(cols, "content_vector VECTOR("+fmt.Sprint(t.dim)+")")
+	}
+	for _, c := range t.cols {
+		cols = append(cols, quoteIdent(c.name)+" "+c.sqlType)
+	}
+	if t.name == "lightrag_doc_full" {
+		cols = append(cols, "meta JSONB")
+	}
+	if t.dim > 0 {
+		cols = append(cols, "create_time TIMESTAMP(0) DEFAULT CURRENT_TIMESTAMP", "update_time TIMESTAMP(0) DEFAULT CURRENT_TIMESTAMP")
+	}
+	cols = append(cols, quoteIdent(t.extra)+" JSONB")
+	q := quoteIdent(t.name)
+	ddl := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n%s,\nCONSTRAINT %s PRIMARY KEY (%s))",
+		q, strings.Join(cols, ",\n"), quoteIdent(t.name+"_pk"), pk)}
+	for _, c := range cols[2:] {
+		ddl = append(ddl, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s", q, strings.TrimSuffix(c, " NOT NULL")))
+	}
+	ddl = append(ddl,
+		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (id)", indexName(t.name, "id"), q),
+		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (workspace, id)", indexName(t.name, "workspace_id"), q),
+	)
+	// Our scans page in byte order; this index serves them whatever the
+	// database's collation.
+	scanCols := "workspace, id COLLATE \"C\""
+	if t.nsCol {
+		scanCols = "workspace, namespace, id COLLATE \"C\""
+	}
+	ddl = append(ddl, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", indexName(t.name, "hybridrag_scan"), q, scanCols))
+	return ddl
+}
+
+// vectorDDL creates a vector table and its ANN index: HNSW cosine up to 2000
+// dimensions, HNSW on a halfvec cast up to 4000, none above (pgvector's
+// limits). It reports whether an index exists.
+func vectorDDL(t table) (ddl []string, indexed bool) {
+	ddl = tableDDL(t)
+	q := quoteIdent(t.name)
+	switch {
+	case t.dim <= hnswMaxDim:
+		ddl = append(ddl, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw (content_vector vector_cosine_ops) WITH (m = 16, ef_construction = 64)",
+			indexName(t.name, "hnsw_cosine"), q))
+		return ddl, true
+	case t.dim <= halfvecMaxDim:
+		ddl = append(ddl, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw ((content_vector::halfvec(%d)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)",
+			indexName(t.name, "hnsw_halfvec_cosine"), q, t.dim))
+		return ddl, true
+	}
+	return ddl, false
+}
+
+// indexName is LightRAG's idx_<table>_<suffix>, hashed when over 63 bytes.
+func indexName(tableName, suffix string) string {
+	n := "idx_" + tableName + "_" + suffix
+	if len(n) <= 63 {
+		return quoteIdent(n)
+	}
+	sum := md5.Sum([]byte(tableName))
+	return quoteIdent("idx_" + hex.EncodeToString(sum[:])[:12] + "_" + suffix)
+}
+
+func graphDDL() []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS lightrag_graph_nodes (
+workspace TEXT NOT NULL,
+namespace TEXT NOT NULL DEFAULT 'chunk_entity_relation',
+id TEXT NOT NULL,
+properties JSONB NOT NULL DEFAULT '{}'::jsonb,
+updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+PRIMARY KEY (workspace, namespace, id))`,
+		`CREATE TABLE IF NOT EXISTS lightrag_graph_edges (
+workspace TEXT NOT NULL,
+namespace TEXT NOT NULL DEFAULT 'chunk_entity_relation',
+src_id TEXT NOT NULL,
+tgt_id TEXT NOT NULL,
+properties JSONB NOT NULL DEFAULT '{}'::jsonb,
+updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+PRIMARY KEY (workspace, namespace, src_id, tgt_id),
+FOREIGN KEY (workspace, namespace, src_id) REFERENCES lightrag_graph_nodes (workspace, namespace, id) ON DELETE CASCADE,
+FOREIGN KEY (workspace, namespace, tgt_id) REFERENCES lightrag_graph_nodes (workspace, namespace, id) ON DELETE CASCADE)`,
+		`ALTER TABLE lightrag_graph_nodes ADD COLUMN IF NOT EXISTS hybridrag_extra JSONB`,
+		`ALTER TABLE lightrag_graph_edges ADD COLUMN IF NOT EXISTS hybridrag_extra JSONB`,
+		`CREATE INDEX IF NOT EXISTS idx_lightrag_graph_edges_tgt ON lightrag_graph_edges (workspace, namespace, tgt_id)`,
+		`CREATE INDEX IF NOT EXISTS idx_lightrag_graph_nodes_hybridrag_scan ON lightrag_graph_nodes (workspace, namespace, id COLLATE "C")`,
+		`CREATE INDEX IF NOT EXISTS idx_lightrag_graph_edges_hybridrag_scan ON lightrag_graph_edges (workspace, namespace, src_id COLLATE "C", tgt_id COLLATE "C")`,
+	}
+}

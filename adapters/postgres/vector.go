@@ -1,0 +1,562 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/pgvector/pgvector-go"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+)
+
+// vectorStore is a vector namespace. Its table is known once the dimension
+// is (from the stored rows, the caller, or the first upsert).
+type vectorStore struct {
+	b    *Backend
+	base vectorBase
+	ws   string
+	ns   string
+	nsID adapters.Namespace
+
+	mu sync.RWMutex
+	t  table // t.name == "" while unknown
+}
+
+var _ adapters.Vector = (*vectorStore)(nil)
+
+// Vector opens a vector namespace; see adapters.Backend.
+func (b *Backend) Vector(ctx context.Context, ns adapters.Namespace, dim int) (adapters.Vector, error) {
+	if err := validateNS(ns); err != nil {
+		return nil, err
+	}
+	if dim < 0 {
+		return nil, adapters.Errorf(adapters.ErrInvalid, "invalid_dimension", "give a positive dimension, or 0 for the stored one",
+			"dimension %d for %s is negative", dim, ns)
+	}
+	v := &vectorStore{b: b, base: vectorBaseFor(ns.Name), ws: b.workspace(ns), ns: ns.Name, nsID: ns}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	t, err := v.find(ctx)
+	if err != nil {
+		return nil, b.mapError("open vector namespace "+ns.String(), err)
+	}
+	switch {
+	case t.name != "" && dim > 0 && t.dim != dim:
+		return nil, adapters.DimensionError(ns, t.dim, dim)
+	case t.name == "" && dim > 0:
+		if t, err = v.ensure(ctx, dim); err != nil {
+			return nil, err
+		}
+	}
+	v.t = t
+	return v, nil
+}
+
+func (v *vectorStore) op(what string) string { return what + " " + v.nsID.String() }
+
+func (v *vectorStore) scope(t table) scope {
+	return scope{t: t, ws: v.ws, ns: v.ns, name: v.nsID.String()}
+}
+
+// candidates lists the existing tables this namespace may live in, with
+// their dimension: the one name for legacy naming, every <base>_<model>_<N>d
+// for suffixed naming.
+func (v *vectorStore) candidates(ctx context.Context) ([]table, error) {
+	var pattern string
+	switch {
+	case v.base.nsCol:
+		pattern = "^" + regexp.QuoteMeta(v.base.base) + `_[0-9]+d$`
+	case v.b.cfg.VectorTableNaming == NamingSuffixed && v.b.cfg.EmbeddingModel != "":
+		name, err := vectorTableName(v.base, NamingSuffixed, v.b.cfg.EmbeddingModel, 1)
+		if err != nil {
+			return nil, err
+		}
+		pattern = "^" + regexp.QuoteMeta(name[:len(name)-2]) + `[0-9]+d$`
+	default:
+		pattern = "^" + regexp.QuoteMeta(v.base.base) + "$"
+	}
+	rows, err := v.b.pool.Query(ctx, `SELECT c.relname::text, a.atttypmod FROM pg_class c
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'content_vector' AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid) AND c.relname ~ $1 ORDER BY 1`, pattern)
+	if err != nil {
+		return nil, err
+	}
+	var out []table
+	var name string
+	var dim int32
+	_, err = pgx.ForEachRow(rows, []any{&name, &dim}, func() error {
+		out = append(out, v.base.table(name, int(dim)))
+		return nil
+	})
+	return out, err
+}
+
+// find returns the table holding this namespace's rows, or the legacy table
+// whose column fixes the dimension; a zero table when there is none.
+func (v *vectorStore) find(ctx context.Context) (table, error) {
+	cands, err := v.candidates(ctx)
+	if err != nil {
+		return table{}, err
+	}
+	for _, t := range cands {
+		where, args := v.scope(t).where()
+		var has bool
+		if err := v.b.pool.QueryRow(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE %s)", quoteIdent(t.name), where), args...).Scan(&has); err != nil {
+			return table{}, err
+		}
+		if has {
+			return t, nil
+		}
+	}
+	return table{}, nil
+}
+
+// ensure creates (if needed) the table for dim and returns it.
+func (v *vectorStore) ensure(ctx context.Context, dim int) (table, error) {
+	name, err := vectorTableName(v.base, v.b.cfg.VectorTableNaming, v.b.cfg.EmbeddingModel, dim)
+	if err != nil {
+		return table{}, err
+	}
+	t := v.base.table(name, dim)
+	got, err := v.b.ensureVectorTable(ctx, t)
+	if err != nil {
+		return table{}, v.b.mapError(v.op("create the vector table of"), err)
+	}
+	if got != dim {
+		// A legacy (unsuffixed) table fixes one dimension for everyone.
+		return table{}, adapters.DimensionError(v.nsID, got, dim)
+	}
+	return t, nil
+}
+
+// ensureVectorTable creates a vector table and its index under the schema
+// lock, once per process, and returns the dimension of its column.
+func (b *Backend) ensureVectorTable(ctx context.Context, t table) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d, ok := b.vtables[t.name]; ok {
+		return d, nil
+	}
+	var dim int32
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, schemaLockSQL); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, quoteIdent(t.name)).Scan(&exists); err != nil {
+			return err
+		}
+		ddl, indexed := vectorDDL(t)
+		if exists {
+			// LightRAG's (or an earlier proxy's) table: add our columns, keep
+			// whatever index it has.
+			ddl = tableDDL(t)
+		} else if !indexed {
+			b.log.Warn("no ANN index: pgvector indexes at most 4000 dimensions, queries scan the whole table",
+				logKeyTable, t.name, logKeyDim, t.dim)
+		}
+		for _, q := range ddl {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", firstLine(q), err)
+			}
+		}
+		return tx.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'content_vector'`,
+			quoteIdent(t.name)).Scan(&dim)
+	})
+	if err != nil {
+		return 0, err
+	}
+	b.vtables[t.name] = int(dim)
+	return int(dim), nil
+}
+
+// current returns the table, looking again for one while it is unknown
+// (another proxy may have written since).
+func (v *vectorStore) current(ctx context.Context) (table, error) {
+	v.mu.RLock()
+	t := v.t
+	v.mu.RUnlock()
+	if t.name != "" {
+		return t, nil
+	}
+	t, err := v.find(ctx)
+	if err != nil || t.name == "" {
+		return t, err
+	}
+	v.mu.Lock()
+	v.t = t
+	v.mu.Unlock()
+	return t, nil
+}
+
+func (v *vectorStore) Dim() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.t.dim
+}
+
+func (v *vectorStore) Upsert(ctx context.Context, records []adapters.VectorRecord) error {
+	records = dedupeVectors(records)
+	if len(records) == 0 {
+		return nil
+	}
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil {
+		return v.b.mapError(v.op("upsert into"), err)
+	}
+	dim := t.dim
+	if t.name == "" {
+		dim = len(records[0].Vector)
+	}
+	for _, r := range records {
+		if r.ID == "" {
+			return adapters.Errorf(adapters.ErrInvalid, "invalid_id", "give every record a non-empty id", "a vector in %s has an empty id", v.nsID)
+		}
+		if len(r.Vector) == 0 {
+			return adapters.Errorf(adapters.ErrInvalid, "missing_vector", "send the record's embedding", "vector record %q in %s has no vector", r.ID, v.nsID)
+		}
+		if len(r.Vector) != dim {
+			return adapters.DimensionError(v.nsID, dim, len(r.Vector))
+		}
+	}
+	if t.name == "" {
+		if t, err = v.ensure(ctx, dim); err != nil {
+			return err
+		}
+		v.mu.Lock()
+		v.t = t
+		v.mu.Unlock()
+	}
+	rows := make([]encoded, len(records))
+	ids := make([]string, len(records))
+	for i, r := range records {
+		fields := r.Fields
+		if len(fields) == 0 {
+			fields = adapters.Record("{}")
+		}
+		if rows[i], err = t.encode(r.ID, fields); err != nil {
+			return err
+		}
+		ids[i] = r.ID
+	}
+	now := time.Unix(time.Now().Unix(), 0).UTC()
+	err = v.b.upsertRows(ctx, v.scope(t), ids, rows, func(i int) []any {
+		return []any{pgvector.NewVector(records[i].Vector), now, now}
+	})
+	return v.b.mapError(v.op("upsert into"), err)
+}
+
+func dedupeVectors(records []adapters.VectorRecord) []adapters.VectorRecord {
+	pos := make(map[string]int, len(records))
+	out := make([]adapters.VectorRecord, 0, len(records))
+	for _, r := range records {
+		if i, ok := pos[r.ID]; ok {
+			out[i] = r
+			continue
+		}
+		pos[r.ID] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+// distanceExpr is the ANN-index-friendly cosine distance to $n.
+func distanceExpr(t table, n int) string {
+	if t.dim > hnswMaxDim && t.dim <= halfvecMaxDim {
+		return fmt.Sprintf("content_vector::halfvec(%d) <=> $%d::vector::halfvec(%d)", t.dim, n, t.dim)
+	}
+	return fmt.Sprintf("content_vector <=> $%d::vector", n)
+}
+
+// Query returns up to TopK records by descending cosine similarity with
+// similarity >= Threshold. The index (HNSW) picks the candidates; their
+// similarity is then computed exactly in float32 as NanoVectorDB does. Ties
+// are ordered by id (byte order): PostgreSQL has no storage order to keep.
+func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adapters.VectorMatch, error) {
+	out := []adapters.VectorMatch{}
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil {
+		return nil, v.b.mapError(v.op("query"), err)
+	}
+	if t.name == "" || q.TopK <= 0 {
+		return out, nil
+	}
+	if len(q.Vector) != t.dim {
+		return nil, adapters.DimensionError(v.nsID, t.dim, len(q.Vector))
+	}
+	where, args := v.scope(t).where()
+	args = append(args, pgvector.NewVector(q.Vector), int64(q.TopK))
+	qn, kn := len(args)-1, len(args)
+	sql := fmt.Sprintf(`SELECT %s, EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM %s
+WHERE %s AND id IN (SELECT id FROM %s WHERE %s ORDER BY %s LIMIT $%d)`,
+		selectList(t), quoteIdent(t.name), where, quoteIdent(t.name), where, distanceExpr(t, qn), kn)
+	err = pgx.BeginFunc(ctx, v.b.pool, func(tx pgx.Tx) error {
+		// HNSW returns at most ef_search candidates.
+		if ef := min(max(q.TopK, 40), 1000); ef > 40 {
+			if _, err := tx.Exec(ctx, `SELECT set_config('hnsw.ef_search', $1, true)`, strconv.Itoa(ef)); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		qn := normalize(q.Vector)
+		for rows.Next() {
+			var created pgtype.Int8
+			var vec pgvector.Vector
+			id, rec, err := scanRecord(t, rows, &created, &vec)
+			if err != nil {
+				return err
+			}
+			sim := dot(qn, normalize(vec.Slice()))
+			if sim < q.Threshold {
+				continue
+			}
+			out = append(out, adapters.VectorMatch{
+				VectorRecord: adapters.VectorRecord{ID: id, Fields: rec, CreatedAt: created.Int64},
+				Similarity:   sim,
+			})
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, v.b.mapError(v.op("query"), err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Similarity != out[j].Similarity {
+			return out[i].Similarity > out[j].Similarity
+		}
+		return out[i].ID < out[j].ID
+	})
+	if len(out) > q.TopK {
+		out = out[:q.TopK]
+	}
+	return out, nil
+}
+
+// normalize returns v scaled to unit length in float32 (NanoVectorDB's
+// normalisation); a zero vector stays zero.
+func normalize(v []float32) []float32 {
+	var s float32
+	for _, x := range v {
+		s += x * x
+	}
+	out := make([]float32, len(v))
+	if s == 0 {
+		return out
+	}
+	n := float32(math.Sqrt(float64(s)))
+	for i, x := range v {
+		out[i] = x / n
+	}
+	return out
+}
+
+func dot(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func (v *vectorStore) GetByIDs(ctx context.Context, ids []string) ([]*adapters.VectorRecord, error) {
+	out := make([]*adapters.VectorRecord, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil || t.name == "" {
+		return out, v.b.mapError(v.op("get from"), err)
+	}
+	where, args := v.scope(t).where()
+	args = append(args, ids)
+	recs, err := v.queryVectors(ctx, t, false, fmt.Sprintf("WHERE %s AND id = ANY($%d)", where, len(args)), args...)
+	if err != nil {
+		return nil, v.b.mapError(v.op("get from"), err)
+	}
+	m := make(map[string]*adapters.VectorRecord, len(recs))
+	for i := range recs {
+		m[recs[i].ID] = &recs[i]
+	}
+	for i, id := range ids {
+		out[i] = m[id]
+	}
+	return out, nil
+}
+
+// queryVectors selects records (and their vectors when withVec) with the
+// given WHERE/ORDER tail.
+func (v *vectorStore) queryVectors(ctx context.Context, t table, withVec bool, tail string, args ...any) ([]adapters.VectorRecord, error) {
+	sel := selectList(t) + ", EXTRACT(EPOCH FROM create_time)::bigint"
+	if withVec {
+		sel += ", content_vector"
+	}
+	rows, err := v.b.pool.Query(ctx, fmt.Sprintf("SELECT %s FROM %s %s", sel, quoteIdent(t.name), tail), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []adapters.VectorRecord
+	for rows.Next() {
+		var created pgtype.Int8
+		var vec pgvector.Vector
+		more := []any{&created}
+		if withVec {
+			more = append(more, &vec)
+		}
+		id, rec, err := scanRecord(t, rows, more...)
+		if err != nil {
+			return nil, err
+		}
+		r := adapters.VectorRecord{ID: id, Fields: rec, CreatedAt: created.Int64}
+		if withVec {
+			r.Vector = vec.Slice()
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (v *vectorStore) GetVectorsByIDs(ctx context.Context, ids []string) (map[string][]float32, error) {
+	out := map[string][]float32{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil || t.name == "" {
+		return out, v.b.mapError(v.op("get vectors from"), err)
+	}
+	where, args := v.scope(t).where()
+	args = append(args, ids)
+	rows, err := v.b.pool.Query(ctx, fmt.Sprintf("SELECT id, content_vector FROM %s WHERE %s AND id = ANY($%d) AND content_vector IS NOT NULL",
+		quoteIdent(t.name), where, len(args)), args...)
+	if err != nil {
+		return nil, v.b.mapError(v.op("get vectors from"), err)
+	}
+	var id string
+	var vec pgvector.Vector
+	_, err = pgx.ForEachRow(rows, []any{&id, &vec}, func() error {
+		out[id] = vec.Slice()
+		return nil
+	})
+	if err != nil {
+		return nil, v.b.mapError(v.op("get vectors from"), err)
+	}
+	return out, nil
+}
+
+// deleteWhere deletes the rows matching cond (placeholders after the scope's).
+func (v *vectorStore) deleteWhere(ctx context.Context, what string, cond func(next int) string, extra ...any) error {
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil || t.name == "" {
+		return v.b.mapError(v.op(what), err)
+	}
+	where, args := v.scope(t).where()
+	next := len(args) + 1
+	args = append(args, extra...)
+	_, err = v.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s AND (%s)", quoteIdent(t.name), where, cond(next)), args...)
+	return v.b.mapError(v.op(what), err)
+}
+
+// fieldExpr reads a string field: its column, or the extra column.
+func fieldExpr(t table, key string) string {
+	for _, c := range t.cols {
+		if c.key == key && c.kind == kText {
+			return quoteIdent(c.name)
+		}
+	}
+	return fmt.Sprintf("(%s->'fields'->>'%s')", quoteIdent(t.extra), key)
+}
+
+func (v *vectorStore) Delete(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return v.deleteWhere(ctx, "delete from", func(n int) string { return fmt.Sprintf("id = ANY($%d)", n) }, ids)
+}
+
+func (v *vectorStore) DeleteEntity(ctx context.Context, name string) error {
+	return v.deleteWhere(ctx, "delete entity from", func(n int) string {
+		return fmt.Sprintf("id = $%d OR %s = $%d", n, fieldExpr(v.base.table("", 0), "entity_name"), n+1)
+	}, adapters.EntityVectorID(name), name)
+}
+
+func (v *vectorStore) DeleteEntityRelation(ctx context.Context, name string) error {
+	t := v.base.table("", 0)
+	return v.deleteWhere(ctx, "delete entity relations from", func(n int) string {
+		return fmt.Sprintf("%s = $%d OR %s = $%d", fieldExpr(t, "src_id"), n, fieldExpr(t, "tgt_id"), n)
+	}, name)
+}
+
+func (v *vectorStore) Count(ctx context.Context) (int64, error) {
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil || t.name == "" {
+		return 0, v.b.mapError(v.op("count"), err)
+	}
+	where, args := v.scope(t).where()
+	var n int64
+	err = v.b.pool.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", quoteIdent(t.name), where), args...).Scan(&n)
+	return n, v.b.mapError(v.op("count"), err)
+}
+
+func (v *vectorStore) Scan(ctx context.Context, after string, limit int) ([]adapters.VectorRecord, error) {
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil || t.name == "" {
+		return []adapters.VectorRecord{}, v.b.mapError(v.op("scan"), err)
+	}
+	where, args := v.scope(t).where()
+	args = append(args, after, limitArg(limit))
+	recs, err := v.queryVectors(ctx, t, true, fmt.Sprintf(`WHERE %s AND id COLLATE "C" > $%d ORDER BY id COLLATE "C" LIMIT $%d`,
+		where, len(args)-1, len(args)), args...)
+	if err != nil {
+		return nil, v.b.mapError(v.op("scan"), err)
+	}
+	if recs == nil {
+		recs = []adapters.VectorRecord{}
+	}
+	return recs, nil
+}
+
+func (v *vectorStore) Drop(ctx context.Context) error {
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil || t.name == "" {
+		return v.b.mapError(v.op("drop"), err)
+	}
+	where, args := v.scope(t).where()
+	_, err = v.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s", quoteIdent(t.name), where), args...)
+	if err != nil {
+		return v.b.mapError(v.op("drop"), err)
+	}
+	// The namespace is empty again: a later upsert may bring a new dimension.
+	v.mu.Lock()
+	v.t = table{}
+	v.mu.Unlock()
+	return nil
+}

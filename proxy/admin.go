@@ -1,0 +1,218 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/registry"
+)
+
+// pingTimeout bounds each backend's Ping in /readyz and GET /v1/databases/{db}.
+const pingTimeout = 5 * time.Second
+
+type databaseOut struct {
+	Name      string `json:"name"`
+	Backend   string `json:"backend"`
+	Path      string `json:"path"`
+	Workspace string `json:"workspace"`
+}
+
+type databasesBody struct {
+	Databases []databaseOut `json:"databases"`
+}
+
+type databaseDetailBody struct {
+	databaseOut
+	Capabilities adapters.Capabilities `json:"capabilities"`
+}
+
+func (s *Server) databaseOut(name string, db registry.Database) databaseOut {
+	out := databaseOut{Name: name, Backend: db.BackendType(), Path: db.Path, Workspace: db.Workspace}
+	if p, err := db.ResolvePath(s.cfg.DataDir); err == nil && db.Path != "" {
+		out.Path = p
+	}
+	return out
+}
+
+func (s *Server) listDatabases(c echo.Context) error {
+	reg := s.router.registry()
+	out := databasesBody{Databases: []databaseOut{}}
+	for _, name := range reg.Names() {
+		out.Databases = append(out.Databases, s.databaseOut(name, reg.Databases[name]))
+	}
+	return writeJSON(c, http.StatusOK, out)
+}
+
+// getDatabase opens the database and pings it: a cheap readiness check for
+// one database (proxyclient's Ping) that also reports its capabilities.
+func (s *Server) getDatabase(c echo.Context) error {
+	h, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	defer s.router.release(h)
+	ctx, cancel := context.WithTimeout(ctxOf(c), pingTimeout)
+	defer cancel()
+	if err := h.backend.Ping(ctx); err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, databaseDetailBody{databaseOut: s.databaseOut(h.name, h.entry),
+		Capabilities: h.backend.Capabilities()})
+}
+
+func (s *Server) putDatabase(c echo.Context) error {
+	name := pathParam(c, "db")
+	if err := adapters.ValidateName("database", name); err != nil {
+		return err
+	}
+	var req databaseRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	entry := registry.Database{Backend: req.Backend, Path: req.Path, Workspace: req.Workspace}
+	if err := entry.Validate(); err != nil {
+		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "fix the database entry", "%v", err)
+	}
+	if _, ok := s.cfg.Openers[entry.BackendType()]; !ok {
+		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "use a backend this proxy supports",
+			"backend %q is not supported by this proxy", entry.BackendType())
+	}
+	err := registry.Update(s.cfg.RegistryPath, func(r *registry.Registry) error {
+		r.Databases[name] = entry
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.router.forceReload()
+	return writeJSON(c, http.StatusOK, s.databaseOut(name, entry))
+}
+
+var errNoSuchDatabase = errors.New("no such database")
+
+func (s *Server) deleteDatabase(c echo.Context) error {
+	name := pathParam(c, "db")
+	if err := adapters.ValidateName("database", name); err != nil {
+		return err
+	}
+	var known []string
+	err := registry.Update(s.cfg.RegistryPath, func(r *registry.Registry) error {
+		if _, ok := r.Databases[name]; !ok {
+			known = r.Names()
+			return errNoSuchDatabase
+		}
+		delete(r.Databases, name)
+		return nil
+	})
+	if errors.Is(err, errNoSuchDatabase) {
+		return unknownDatabase(name, known)
+	}
+	if err != nil {
+		return err
+	}
+	s.router.forceReload()
+	return writeJSON(c, http.StatusOK, struct {
+		Removed string `json:"removed"`
+	}{Removed: name})
+}
+
+func (s *Server) flush(c echo.Context) error {
+	h, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	defer s.router.release(h)
+	if err := h.backend.Flush(ctxOf(c)); err != nil {
+		return err
+	}
+	return ok(c)
+}
+
+type namespacesBody struct {
+	Namespaces []adapters.NamespaceInfo `json:"namespaces"`
+}
+
+func (s *Server) namespaces(c echo.Context) error {
+	h, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	defer s.router.release(h)
+	infos, err := h.backend.Namespaces(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, namespacesBody{Namespaces: nonNil(infos)})
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return writeJSON(c, http.StatusOK, struct {
+		Status string `json:"status"`
+	}{Status: "ok"})
+}
+
+type readyDB struct {
+	Ready bool       `json:"ready"`
+	Error *ErrorBody `json:"error,omitempty"`
+}
+
+type readyBody struct {
+	Ready     bool               `json:"ready"`
+	Databases map[string]readyDB `json:"databases"`
+}
+
+// readyz opens and pings every registered database.
+func (s *Server) readyz(c echo.Context) error {
+	reg := s.router.registry()
+	body := readyBody{Ready: true, Databases: map[string]readyDB{}}
+	names := reg.Names()
+	sort.Strings(names)
+	for _, name := range names {
+		err := s.pingDatabase(ctxOf(c), name)
+		if err == nil {
+			body.Databases[name] = readyDB{Ready: true}
+			continue
+		}
+		body.Ready = false
+		_, eb, known := mapError(err)
+		if !known { // /readyz is unauthenticated: details go to the log only
+			s.log.Error("readiness check failed", slog.String(logKeyDB, name), slog.Any("error", err))
+		}
+		body.Databases[name] = readyDB{Error: &eb}
+	}
+	status := http.StatusOK
+	if !body.Ready {
+		status = http.StatusServiceUnavailable
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	}
+	return writeJSON(c, status, body)
+}
+
+func (s *Server) pingDatabase(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	h, err := s.router.acquire(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer s.router.release(h)
+	return h.backend.Ping(ctx)
+}
+
+func (s *Server) version(c echo.Context) error {
+	return writeJSON(c, http.StatusOK, struct {
+		Version string `json:"version"`
+		API     string `json:"api"`
+	}{Version: s.cfg.Version, API: "v1"})
+}
+
+func (s *Server) openapi(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", OpenAPISpec)
+}

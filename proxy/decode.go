@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+)
+
+const bodyHint = "see openapi.yaml (GET /v1/openapi.yaml) for this request's body"
+
+// bufPool recycles request and response buffers on the hot path.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// decodeBody reads the whole body (bounded by the size limit middleware) and
+// decodes it strictly: unknown fields, wrong types and trailing data are 400s
+// naming the field.
+func decodeBody(c echo.Context, dst any) error {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if _, err := buf.ReadFrom(c.Request().Body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(mbe.Limit)
+		}
+		return malformed("", "read request body: %v", err)
+	}
+	if buf.Len() == 0 {
+		return malformed(bodyHint, "the request body is empty; this route takes a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return malformed(bodyHint, "the request body has data after the JSON object")
+	}
+	if v, ok := dst.(interface{ validate() error }); ok {
+		return v.validate()
+	}
+	return nil
+}
+
+func tooLarge(limit int64) *apiError {
+	return newAPIError(http.StatusRequestEntityTooLarge, "payload_too_large",
+		"split the batch into smaller calls", "the request body is larger than the limit of %d bytes", limit)
+}
+
+// decodeError names what is wrong with a body that did not decode.
+func decodeError(err error) error {
+	var (
+		syn   *json.SyntaxError
+		typ   *json.UnmarshalTypeError
+		field *fieldError
+	)
+	switch {
+	case errors.As(err, &field):
+		return field.apiError()
+	case errors.As(err, &syn):
+		return malformed(bodyHint, "the request body is not valid JSON (at byte %d): %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		name := typ.Field
+		if name == "" {
+			return malformed(bodyHint, "the request body must be a JSON object, got a JSON %s", typ.Value)
+		}
+		return malformed(bodyHint, "field %q has the wrong type: got a JSON %s, want %s", name, typ.Value, goTypeName(typ.Type.String()))
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return malformed(bodyHint, "the request body is truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return malformed(bodyHint, "unknown field %s in the request body", f)
+	}
+	return malformed(bodyHint, "the request body is not valid: %v", err)
+}
+
+// goTypeName turns a Go type into the JSON words a client understands.
+func goTypeName(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"), strings.HasSuffix(t, "List"):
+		return "an array"
+	case t == "string":
+		return "a string"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "float"), strings.HasPrefix(t, "uint"):
+		return "a number"
+	case t == "bool":
+		return "a boolean"
+	case strings.HasPrefix(t, "map["), strings.Contains(t, "Records"), strings.Contains(t, "Props"):
+		return "an object"
+	}
+	return "a " + t
+}
+
+// fieldError is a problem with one field's value found by a custom decoder
+// or a validate method.
+type fieldError struct {
+	field  string
+	msg    string
+	status int
+	code   string
+}
+
+func (e *fieldError) Error() string { return fmt.Sprintf("field %q %s", e.field, e.msg) }
+
+func (e *fieldError) apiError() *apiError {
+	status, code := e.status, e.code
+	if status == 0 {
+		status, code = http.StatusBadRequest, "malformed_request"
+	}
+	return newAPIError(status, code, bodyHint, "field %q %s", e.field, e.msg)
+}
+
+func missing(field string) error {
+	return (&fieldError{field: field, msg: "is required"}).apiError()
+}
+
+// writeJSON writes v without HTML escaping (ids contain "<SEP>").
+func writeJSON(c echo.Context, status int, v any) error {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, buf.Bytes())
+}
