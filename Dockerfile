@@ -10,7 +10,9 @@
 # port to, so set a bearer token (HYBRIDRAG_TOKEN) or keep the port private.
 # The registry (registry.yaml) and the default database live in /data.
 
-FROM golang:1.26 AS build
+# The same toolchain as CI (/usr/local/go); scripts/check-dockerfile.sh checks
+# the tag against `go version`. Pin by digest too when you can reach a registry.
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 # Modules first: this layer is reused while go.mod and go.sum are unchanged.
 COPY go.mod go.sum ./

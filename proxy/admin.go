@@ -80,6 +80,9 @@ func (s *Server) putDatabase(c echo.Context) error {
 	if err := entry.Validate(); err != nil {
 		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "fix the database entry", "%v", err)
 	}
+	if def, ok := s.router.registry().Backends[entry.Backend]; ok { // a named backend (backends.go)
+		entry.Resolved = def
+	}
 	if _, ok := s.cfg.Openers[entry.BackendType()]; !ok {
 		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "use a backend this proxy supports",
 			"backend %q is not supported by this proxy", entry.BackendType())
@@ -129,9 +132,11 @@ func (s *Server) flush(c echo.Context) error {
 		return err
 	}
 	defer s.router.release(h)
+	start := time.Now()
 	if err := h.backend.Flush(ctxOf(c)); err != nil {
 		return err
 	}
+	s.recordFlush(h.name, time.Since(start))
 	return ok(c)
 }
 

@@ -29,7 +29,7 @@ func (s *Server) withDocs(c echo.Context, fn func(ctx context.Context, d adapter
 	if err != nil {
 		return err
 	}
-	return fn(ctx, d)
+	return s.backendCall(ctx, h, ns, func(ctx context.Context) error { return fn(ctx, d) })
 }
 
 type countsBody struct {

@@ -30,7 +30,7 @@ func (s *Server) withGraph(c echo.Context, fn func(ctx context.Context, g adapte
 	if err != nil {
 		return err
 	}
-	return fn(ctx, g)
+	return s.backendCall(ctx, h, ns, func(ctx context.Context) error { return fn(ctx, g) })
 }
 
 type graphInfoBody struct {
@@ -153,6 +153,7 @@ func (s *Server) graphUpsertNodes(c echo.Context) error {
 		if err := g.UpsertNodes(ctx, nodes); err != nil {
 			return err
 		}
+		s.recordWrite(c, len(nodes))
 		return ok(c)
 	})
 }
@@ -209,6 +210,7 @@ func (s *Server) graphUpsertEdges(c echo.Context) error {
 		if err := g.UpsertEdges(ctx, edges); err != nil {
 			return err
 		}
+		s.recordWrite(c, len(edges))
 		return ok(c)
 	})
 }

@@ -43,7 +43,7 @@ func (s *Server) withStore(c echo.Context, open storeOpener, fn func(ctx context
 	if err != nil {
 		return err
 	}
-	return fn(ctx, st)
+	return s.backendCall(ctx, h, ns, func(ctx context.Context) error { return fn(ctx, st) })
 }
 
 type infoBody struct {
@@ -97,6 +97,7 @@ func (s *Server) storeGet(c echo.Context, open storeOpener) error {
 		if recs == nil {
 			recs = []adapters.Record{}
 		}
+		s.recordRead(c, len(recs))
 		return writeJSON(c, http.StatusOK, recordsBody{Records: recs})
 	})
 }
@@ -127,6 +128,7 @@ func (s *Server) storeUpsert(c echo.Context, open storeOpener) error {
 		if err := st.Upsert(ctx, req.Records); err != nil {
 			return err
 		}
+		s.recordWrite(c, len(req.Records))
 		return ok(c)
 	})
 }

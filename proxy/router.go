@@ -122,7 +122,7 @@ func (r *router) reloadLocked(force bool) {
 	r.stamp = st
 	for name, h := range r.dbs {
 		entry, ok := reg.Databases[name]
-		if ok && entry == h.entry {
+		if ok && entry.SameBackend(h.entry) { // maintenance toggles keep it open
 			continue
 		}
 		delete(r.dbs, name)

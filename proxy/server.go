@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/monitor"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -51,6 +52,16 @@ type Config struct {
 	Openers        map[string]Opener
 	ReloadInterval time.Duration // registry poll, default 2s
 	Version        string
+	// Telemetry traces and measures requests (telemetry.go); nil: off.
+	Telemetry *Telemetry
+	// NoMonitor turns off the size and ingestion-rate monitor (status.go).
+	NoMonitor bool
+	// PublicURL is this proxy's address in the commands warnings suggest.
+	PublicURL string
+	// MonitorNow is the monitor's clock (tests); nil means time.Now.
+	MonitorNow func() time.Time
+	// Provision runs POST /v1/provision/docker (provision.go); nil: 501.
+	Provision ProvisionFunc
 }
 
 // Server serves the API of openapi.yaml.
@@ -61,6 +72,8 @@ type Server struct {
 	echo   *echo.Echo
 	token  []byte
 	stop   context.CancelFunc
+	tel    *serverTelemetry // nil when telemetry is off
+	mon    *monitor.Monitor // nil when the monitor is off
 }
 
 // NewServer loads the registry (writing the default one when the file is
@@ -89,12 +102,19 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, router: r}
+	if s.tel, err = newServerTelemetry(cfg.Telemetry); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.mon = s.newMonitor()
 	if cfg.Token != "" {
 		s.token = []byte(cfg.Token)
 	}
 	pollCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
 	go r.poll(pollCtx)
+	if s.mon != nil {
+		go s.mon.Run(pollCtx)
+	}
 	s.echo = s.newEcho()
 	return s, nil
 }
@@ -148,7 +168,14 @@ func (s *Server) newEcho() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.bodyLimitMiddleware)
+	e.Use(s.maintenanceMiddleware) // after routing: it needs the matched route
+	if s.tel != nil {
+		e.Use(s.telemetryMiddleware)
+	}
 	s.routes(e)
+	if s.tel != nil {
+		s.tel.learnRoutes(e.Routes())
+	}
 	return e
 }
 
@@ -158,6 +185,11 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 	e.GET("/v1/version", s.version)
 	e.GET("/v1/openapi.yaml", s.openapi)
+	e.GET("/metrics", s.metricsHandler)
+	e.GET("/v1/status", s.status)
+	e.GET("/v1/databases/:db/status", s.databaseStatus)
+
+	e.POST("/v1/provision/docker", s.provisionDocker)
 
 	e.GET("/v1/databases", s.listDatabases)
 	e.GET("/v1/databases/:db", s.getDatabase)
@@ -165,6 +197,10 @@ func (s *Server) routes(e *echo.Echo) {
 	e.DELETE("/v1/databases/:db", s.deleteDatabase)
 	e.POST("/v1/databases/:db/flush", s.flush)
 	e.GET("/v1/databases/:db/namespaces", s.namespaces)
+	e.GET("/v1/databases/:db/backend", s.getBackend)
+	e.PUT("/v1/databases/:db/backend", s.putBackend)
+	e.PUT("/v1/databases/:db/maintenance", s.putMaintenance)
+	e.POST("/v1/backends/test", s.testBackend)
 
 	kv := e.Group("/v1/databases/:db/kv/:namespace")
 	kv.GET("", s.kvInfo)

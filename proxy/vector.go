@@ -31,7 +31,7 @@ func (s *Server) withVector(c echo.Context, dim int, fn func(ctx context.Context
 	if err != nil {
 		return err
 	}
-	return fn(ctx, v)
+	return s.backendCall(ctx, h, ns, func(ctx context.Context) error { return fn(ctx, v) })
 }
 
 func wantArray(c echo.Context, encoding string) (bool, error) {
@@ -122,6 +122,7 @@ func (s *Server) vecUpsert(c echo.Context) error {
 		if err := v.Upsert(ctx, recs); err != nil {
 			return err
 		}
+		s.recordWrite(c, len(recs))
 		return ok(c)
 	})
 }

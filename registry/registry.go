@@ -34,17 +34,27 @@ const (
 type Registry struct {
 	Version   int                 `yaml:"version"`
 	Databases map[string]Database `yaml:"databases"`
+	// Backends holds named backend definitions (backends.go).
+	Backends map[string]BackendDef `yaml:"backends,omitempty"`
+	// Monitoring holds the monitor's thresholds (thresholds.go).
+	Monitoring *Monitoring `yaml:"monitoring,omitempty"`
 }
 
 // Database is one database's entry.
 type Database struct {
-	// Backend is the adapter type: "json" (default).
+	// Backend is "json" (default) or the name of a definition in the
+	// registry's backends section (backends.go).
 	Backend string `yaml:"backend,omitempty"`
 	// Path is the LightRAG working directory of a JSON database; relative
 	// paths are relative to the data folder.
 	Path string `yaml:"path,omitempty"`
 	// Workspace is the LightRAG workspace used when a request names none.
 	Workspace string `yaml:"workspace,omitempty"`
+	// Maintenance makes writes answer 503 while reads go on.
+	Maintenance bool `yaml:"maintenance,omitempty"`
+	// Resolved is the named backend definition Backend refers to, filled
+	// by Parse (never written).
+	Resolved BackendDef `yaml:"-"`
 }
 
 // Default returns the registry a proxy starts with when none exists: one
@@ -70,6 +80,12 @@ func (r *Registry) Validate() error {
 	if r.Version != CurrentVersion {
 		return fmt.Errorf("registry version %d is not supported (this proxy reads version %d)", r.Version, CurrentVersion)
 	}
+	if err := r.Monitoring.Validate(); err != nil {
+		return err
+	}
+	if err := r.validateBackends(); err != nil {
+		return err
+	}
 	for _, name := range r.Names() {
 		if err := adapters.ValidateName("database", name); err != nil {
 			return fmt.Errorf("databases.%s: %w", name, err)
@@ -93,7 +109,10 @@ func (d Database) Validate() error {
 			return errors.New("path: contains a NUL byte")
 		}
 	default:
-		return fmt.Errorf("backend: unknown backend %q (known: %s)", d.Backend, BackendJSON)
+		// A reference to a named backend; Registry.Validate checks it exists.
+		if err := adapters.ValidateName("backend", d.Backend); err != nil {
+			return fmt.Errorf("backend: %w", err)
+		}
 	}
 	if err := adapters.ValidateName("workspace", d.Workspace); err != nil {
 		return fmt.Errorf("workspace: %w", err)
@@ -101,10 +120,14 @@ func (d Database) Validate() error {
 	return nil
 }
 
-// BackendType returns the backend, defaulting to JSON.
+// BackendType returns the backend type ("json" by default, or the resolved
+// definition's type); an unresolved reference returns the reference.
 func (d Database) BackendType() string {
-	if d.Backend == "" {
+	switch {
+	case d.Backend == "":
 		return BackendJSON
+	case d.Resolved.Type != "":
+		return d.Resolved.Type
 	}
 	return d.Backend
 }
@@ -148,6 +171,9 @@ func Parse(data []byte) (*Registry, error) {
 			return nil, fmt.Errorf("databases.%s.workspace: %w", name, err)
 		}
 		r.Databases[name] = db
+	}
+	if err := r.resolveBackends(); err != nil {
+		return nil, err
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err

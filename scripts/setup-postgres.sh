@@ -22,7 +22,9 @@
 # Settings (environment):
 #   HYBRIDRAG_TEST_PG_DB          test database name (default hybridrag_test)
 #   HYBRIDRAG_TEST_PG_HOST/PORT   server address (default 127.0.0.1:5432)
+#   HYBRIDRAG_TEST_PG_VERSION     PostgreSQL major version (default: newest in /etc/postgresql)
 #   HYBRIDRAG_PGVECTOR_REBUILD=1  rebuild and reinstall pgvector even if present
+#   HYBRIDRAG_TEST_PG             use this server instead (only checks pgvector there)
 set -euo pipefail
 
 DB="${HYBRIDRAG_TEST_PG_DB:-hybridrag_test}"
@@ -117,7 +119,7 @@ fi
 if [ -n "${HYBRIDRAG_TEST_PG_VERSION:-}" ]; then
 	PGV="$HYBRIDRAG_TEST_PG_VERSION"
 elif [ -d /etc/postgresql ] && [ -n "$(ls -A /etc/postgresql 2>/dev/null)" ]; then
-	PGV="$(ls /etc/postgresql | sort -V | tail -n1)"
+	PGV="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n1)"
 else
 	give_up "no PostgreSQL cluster configuration in /etc/postgresql (install postgresql-15 and create a cluster)"
 fi

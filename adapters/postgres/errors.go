@@ -20,6 +20,15 @@ const hintUnavailable = "PostgreSQL is unreachable or overloaded; retry shortly"
 // that are already adapter errors pass through. secrets are scrubbed from
 // every message (the DSN's password).
 func (b *Backend) mapError(op string, err error) error {
+	mapped := b.mapErrorKind(op, err)
+	var ae *adapters.Error
+	if errors.As(mapped, &ae) && ae.Err != nil && (ae.Code == "backend_unavailable" || ae.Code == "backend_timeout") {
+		b.kick() // the connection may be gone: let the reconnect loop check
+	}
+	return mapped
+}
+
+func (b *Backend) mapErrorKind(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -72,6 +81,10 @@ func mapSQLState(op string, pgErr *pgconn.PgError, cause error) error {
 		code == "57P01", code == "57P02", code == "57P03", // shutdown, cannot connect now
 		code == "57014": // query canceled (statement timeout)
 		return mk(adapters.ErrUnavailable, "backend_unavailable", hintUnavailable)
+	case strings.HasPrefix(code, "28"): // invalid authorization: bad password, unknown role, pg_hba
+		return mk(adapters.ErrUnavailable, CodeAuthFailed, hintAuthFailed)
+	case code == "3D000": // invalid_catalog_name
+		return mk(adapters.ErrUnavailable, CodeDatabaseMissing, hintDatabaseMissing)
 	case code == "40001", code == "40P01": // serialization failure, deadlock
 		return mk(adapters.ErrUnavailable, "backend_busy", "a concurrent write conflicted; retry the request")
 	case code == "22001": // string_data_right_truncation

@@ -14,6 +14,9 @@ import (
 // Namespaces lists every namespace with rows, in every workspace, ordered by
 // workspace, then name. The configured workspace is reported as "".
 func (b *Backend) Namespaces(ctx context.Context) ([]adapters.NamespaceInfo, error) {
+	if err := b.ready(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	var out []adapters.NamespaceInfo

@@ -36,6 +36,10 @@ type Config struct {
 	// QueryTimeout bounds every query (default 10s).
 	QueryTimeout time.Duration
 	Logger       *slog.Logger
+	// ReconnectInitial and ReconnectMax bound the jittered exponential
+	// backoff of the reconnect loop (health.go); defaults 250ms and 5s.
+	ReconnectInitial time.Duration
+	ReconnectMax     time.Duration
 }
 
 // DefaultQueryTimeout is Config.QueryTimeout's default.
@@ -53,6 +57,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ReconnectInitial <= 0 {
+		c.ReconnectInitial = DefaultReconnectInitial
+	}
+	if c.ReconnectMax <= 0 {
+		c.ReconnectMax = DefaultReconnectMax
 	}
 	return c
 }
@@ -77,9 +87,17 @@ func (c Config) Validate() error {
 // Backend is one database in PostgreSQL. Safe for concurrent use.
 type Backend struct {
 	cfg     Config
-	pool    *pgxpool.Pool
+	pcfg    *pgxpool.Config
 	log     *slog.Logger
 	secrets []string
+
+	// pool is set once, when the first connection and the schema succeed
+	// (at Open, or later by the reconnect loop after OpenLazy); stores only
+	// exist after ready() saw it, so their reads of it need no lock.
+	pool   *pgxpool.Pool
+	health health
+	stop   context.CancelFunc
+	loop   chan struct{} // closed when the reconnect loop ends
 
 	mu sync.Mutex
 	// vtables caches the vector tables known to exist (name -> dim) so their
@@ -96,8 +114,43 @@ const (
 )
 
 // Open connects, creates or migrates the schema (idempotent, under an
-// advisory lock) and returns the backend.
+// advisory lock) and returns the backend. It fails when PostgreSQL cannot be
+// reached; OpenLazy does not.
 func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	b, err := newBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.connect(ctx); err != nil {
+		return nil, err
+	}
+	b.startLoop()
+	return b, nil
+}
+
+// OpenLazy is Open for a server: when PostgreSQL is unreachable (down,
+// refusing, rejecting the login) it still returns the backend, which answers
+// ErrUnavailable while its reconnect loop retries in the background. Only a
+// configuration that can never work (a bad DSN) is an error.
+func OpenLazy(ctx context.Context, cfg Config) (*Backend, error) {
+	b, err := newBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cerr := b.connect(ctx)
+	if cerr != nil && !errors.Is(cerr, adapters.ErrUnavailable) {
+		return nil, cerr
+	}
+	b.startLoop()
+	if cerr != nil {
+		b.markDown(cerr)
+		b.kick()
+	}
+	return b, nil
+}
+
+// newBackend checks the settings and parses the DSN; it does not connect.
+func newBackend(cfg Config) (*Backend, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -108,7 +161,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 			Hint: "use a connection string such as postgres://user:pass@host:5432/db", Message: "parse the PostgreSQL connection string",
 			Err: errors.New(redactParseError(err))}
 	}
-	b := &Backend{cfg: cfg, log: cfg.Logger, vtables: map[string]int{}}
+	b := &Backend{cfg: cfg, pcfg: pcfg, log: cfg.Logger, vtables: map[string]int{}}
+	b.health.kicks = make(chan struct{}, 1)
 	if pcfg.ConnConfig.Password != "" {
 		b.secrets = append(b.secrets, pcfg.ConnConfig.Password)
 	}
@@ -118,34 +172,50 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > cfg.QueryTimeout {
 		pcfg.ConnConfig.ConnectTimeout = cfg.QueryTimeout
 	}
+	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		return pgxvec.RegisterTypes(ctx, c)
+	}
+	return b, nil
+}
 
-	sctx, cancel := context.WithTimeout(ctx, 3*cfg.QueryTimeout)
+// connect creates or migrates the schema on one connection, then opens the
+// pool. It does nothing once the pool exists.
+func (b *Backend) connect(ctx context.Context) error {
+	b.mu.Lock()
+	done := b.pool != nil
+	b.mu.Unlock()
+	if done {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 3*b.cfg.QueryTimeout)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(sctx, pcfg.ConnConfig.Copy())
+	conn, err := pgx.ConnectConfig(sctx, b.pcfg.ConnConfig.Copy())
 	if err != nil {
-		return nil, b.mapError("connect to PostgreSQL", err)
+		return b.mapError("connect to PostgreSQL", err)
 	}
 	err = ensureSchema(sctx, conn)
 	_ = conn.Close(context.WithoutCancel(sctx))
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "58P01") {
-			return nil, &adapters.Error{Kind: adapters.ErrUnsupported, Code: "pgvector_missing",
+			return &adapters.Error{Kind: adapters.ErrUnsupported, Code: "pgvector_missing",
 				Hint:    "install the pgvector extension on the PostgreSQL server (package postgresql-<version>-pgvector)",
 				Message: "create extension vector", Err: redactErr{err: err, secrets: b.secrets}}
 		}
-		return nil, b.mapError("create the schema", err)
+		return b.mapError("create the schema", err)
 	}
-
-	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		return pgxvec.RegisterTypes(ctx, c)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	pool, err := pgxpool.NewWithConfig(ctx, b.pcfg)
 	if err != nil {
-		return nil, b.mapError("open the connection pool", err)
+		return b.mapError("open the connection pool", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pool != nil { // a concurrent connect won
+		pool.Close()
+		return nil
 	}
 	b.pool = pool
-	return b, nil
+	return nil
 }
 
 // redactParseError keeps pgconn's parse error (which already hides the
@@ -198,6 +268,9 @@ func (s scope) where() (string, []any) {
 
 // KV opens a KV namespace.
 func (b *Backend) KV(ctx context.Context, ns adapters.Namespace) (adapters.KV, error) {
+	if err := b.ready(); err != nil {
+		return nil, err
+	}
 	if err := validateNS(ns); err != nil {
 		return nil, err
 	}
@@ -206,6 +279,9 @@ func (b *Backend) KV(ctx context.Context, ns adapters.Namespace) (adapters.KV, e
 
 // DocStatus opens a doc-status namespace.
 func (b *Backend) DocStatus(ctx context.Context, ns adapters.Namespace) (adapters.DocStatus, error) {
+	if err := b.ready(); err != nil {
+		return nil, err
+	}
 	if err := validateNS(ns); err != nil {
 		return nil, err
 	}
@@ -215,6 +291,9 @@ func (b *Backend) DocStatus(ctx context.Context, ns adapters.Namespace) (adapter
 
 // Graph opens a graph namespace.
 func (b *Backend) Graph(ctx context.Context, ns adapters.Namespace) (adapters.Graph, error) {
+	if err := b.ready(); err != nil {
+		return nil, err
+	}
 	if err := validateNS(ns); err != nil {
 		return nil, err
 	}
@@ -224,8 +303,12 @@ func (b *Backend) Graph(ctx context.Context, ns adapters.Namespace) (adapters.Gr
 // Flush is a no-op: every acknowledged write is already committed.
 func (b *Backend) Flush(ctx context.Context) error { return nil }
 
-// Ping checks that PostgreSQL answers.
+// Ping checks that PostgreSQL answers; while the reconnect loop runs it
+// answers ErrUnavailable at once.
 func (b *Backend) Ping(ctx context.Context) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	return b.mapError("ping PostgreSQL", b.pool.Ping(ctx))
@@ -236,8 +319,17 @@ func (b *Backend) Capabilities() adapters.Capabilities {
 	return adapters.Capabilities{Durable: true, NeedsFlush: false}
 }
 
-// Close releases the pool.
+// Close stops the reconnect loop and releases the pool.
 func (b *Backend) Close(ctx context.Context) error {
-	b.pool.Close()
+	if b.stop != nil {
+		b.stop()
+		<-b.loop
+	}
+	b.mu.Lock()
+	pool := b.pool
+	b.mu.Unlock()
+	if pool != nil {
+		pool.Close()
+	}
 	return nil
 }

@@ -34,6 +34,9 @@ var _ adapters.Vector = (*vectorStore)(nil)
 
 // Vector opens a vector namespace; see adapters.Backend.
 func (b *Backend) Vector(ctx context.Context, ns adapters.Namespace, dim int) (adapters.Vector, error) {
+	if err := b.ready(); err != nil {
+		return nil, err
+	}
 	if err := validateNS(ns); err != nil {
 		return nil, err
 	}

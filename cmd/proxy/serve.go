@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
+	"github.com/hybridrag/storage-proxy/proxy"
+	"github.com/hybridrag/storage-proxy/registry"
+)
+
+type serveOptions struct {
+	listen, token, logFormat, logLevel, maxBody string
+	otelStdout, metrics                         bool
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP server",
+		Long: `serve runs the storage proxy. With no configuration at all it creates the registry with one database,
+"default", stored as LightRAG JSON files in <data>/default, and listens on 127.0.0.1:8080.
+
+Changes to the registry (proxy db add/remove) are picked up while it runs. SIGINT or SIGTERM shut it
+down gracefully: in-flight requests finish and every database is flushed to LightRAG's files.
+
+--listen and --token can also come from HYBRIDRAG_LISTEN and HYBRIDRAG_TOKEN. With a token, every route
+except /healthz and /readyz needs "Authorization: Bearer <token>". The token is never logged.`,
+		Example: `  proxy serve
+  proxy serve --listen 127.0.0.1:9000 --data /srv/hybridrag
+  HYBRIDRAG_TOKEN=change-me proxy serve --listen 0.0.0.0:8080 --log-format json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", defaultListen, "address to listen on (env "+envListen+")")
+	f.StringVar(&o.token, "token", "", "bearer token required on every route except health (env "+envToken+")")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&o.maxBody, "max-body", "64MB", "largest request body accepted (413 above it)")
+	f.BoolVar(&o.otelStdout, "otel-stdout", false, "print every OpenTelemetry span to stdout (debugging; OTLP export uses the OTEL_* variables)")
+	f.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics")
+	return cmd
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q is not a level: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q is not a format: use text or json", format)
+}
+
+// openers maps registry backends to adapters.
+func openers(log *slog.Logger) map[string]proxy.Opener {
+	return map[string]proxy.Opener{
+		registry.BackendJSON: func(ctx context.Context, name string, db registry.Database, dataDir string) (adapters.Backend, error) {
+			dir, err := db.ResolvePath(dataDir)
+			if err != nil {
+				return nil, err
+			}
+			b, err := jsonadapter.Open(ctx, jsonadapter.Config{Dir: dir, Logger: log.With(slog.String("db", name))})
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		},
+	}
+}
+
+func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
+	log, err := newLogger(g.stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	maxBody, err := parseSize(o.maxBody)
+	if err != nil {
+		return usagef("--max-body: %v", err)
+	}
+	data, err := g.dataDir(cmd)
+	if err != nil {
+		return err
+	}
+	regPath, err := g.registryPath(cmd)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return fmt.Errorf("create data folder %s: %w: check its permissions or choose another with --data", data, err)
+	}
+	listen := g.flagOrEnv(cmd, "listen", envListen)
+	token := g.flagOrEnv(cmd, "token", envToken)
+
+	ctx := cmd.Context()
+	tel, err := setupTelemetry(ctx, g, o)
+	if err != nil {
+		return err
+	}
+	defer shutdownTelemetry(tel, log)
+	srv, err := proxy.NewServer(ctx, proxy.Config{
+		Telemetry: tel, PublicURL: "http://" + listen,
+		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody,
+		Logger: log, Openers: openers(log), Version: buildVersion().Version,
+		Provision: provisioner(regPath),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: fix the registry or point --registry at another file", err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		_ = srv.Close(context.WithoutCancel(ctx))
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen on %s: address already in use: stop the other process or choose another address with --listen", listen)
+		}
+		return fmt.Errorf("listen on %s: %w: choose another address with --listen", listen, err)
+	}
+	if token == "" && !isLoopback(ln.Addr()) {
+		log.Warn("listening beyond loopback without a token: anyone who can reach this address can read and write; set --token or HYBRIDRAG_TOKEN",
+			slog.String("addr", ln.Addr().String()))
+	}
+	log.Info("starting", slog.String("version", buildVersion().Version), slog.String("registry", regPath),
+		slog.String("data", data), slog.String("listen", ln.Addr().String()))
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/adapters/postgres"
+	"github.com/hybridrag/storage-proxy/monitor"
+	"github.com/hybridrag/storage-proxy/proxy"
+	"github.com/hybridrag/storage-proxy/registry"
+)
+
+// statusTimeout bounds the whole `proxy status` (PostgreSQL look-ups run
+// concurrently, each within monitor.DefaultPostgresTimeout).
+const statusTimeout = 5 * time.Second
+
+// errUnhealthy makes `proxy status` exit non-zero after printing.
+var errUnhealthy = errors.New("a database is unhealthy")
+
+// statusCmdOptions are what `proxy status` needs from the root command.
+type statusCmdOptions struct {
+	// RegistryPath and DataDir return the root's resolved settings.
+	RegistryPath func() (string, error)
+	DataDir      func() (string, error)
+	// DSNOf returns a PostgreSQL database's connection string from its
+	// registry entry; nil leaves PostgreSQL databases uninspected.
+	DSNOf func(registry.Database) string
+}
+
+// newStatusCmdFor is `proxy status` with the root's --registry and --data.
+// DSNOf is set once the registry holds PostgreSQL connection strings.
+func newStatusCmdFor(g *globals) *cobra.Command {
+	var cmd *cobra.Command
+	cmd = newStatusCmd(statusCmdOptions{
+		RegistryPath: func() (string, error) { return g.registryPath(cmd) },
+		DataDir:      func() (string, error) { return g.dataDir(cmd) },
+	})
+	return cmd
+}
+
+// setupTelemetry builds serve's OpenTelemetry exporters: OTLP from the
+// OTEL_* variables, --otel-stdout, and Prometheus at /metrics (--metrics).
+func setupTelemetry(ctx context.Context, g *globals, o *serveOptions) (*proxy.Telemetry, error) {
+	opts := proxy.TelemetryOptions{Prometheus: o.metrics, ServiceVersion: buildVersion().Version, Getenv: g.getenv}
+	if o.otelStdout {
+		opts.Stdout = g.stdout
+	}
+	tel, err := proxy.SetupTelemetry(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fix the OTEL_* environment variables or run without them", err)
+	}
+	return tel, nil
+}
+
+// shutdownTelemetry flushes pending spans and metrics on exit.
+func shutdownTelemetry(tel *proxy.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		log.Warn("telemetry shutdown", slog.Any("error", err))
+	}
+}
+
+// newStatusCmd is `proxy status [db] [--json]`: it reads the registry and
+// the file system directly (no running proxy needed, nothing parsed).
+func newStatusCmd(opts statusCmdOptions) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [db]",
+		Short: "Show each database's backend, file sizes against the thresholds, PostgreSQL statistics and warnings",
+		Long: "status reads registry.yaml and the databases' folders directly (sizes from the file system, nothing is\n" +
+			"parsed), and connects to PostgreSQL databases for their statistics. It exits non-zero when a database\n" +
+			"is unhealthy. --json prints the stable JSON documented in the README.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), statusTimeout)
+			defer cancel()
+			out := cmd.OutOrStdout()
+			return runStatus(ctx, out, isTerminal(out), opts, args, asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (stable, for scripts)")
+	return cmd
+}
+
+func runStatus(ctx context.Context, out io.Writer, color bool, opts statusCmdOptions, args []string, asJSON bool) error {
+	regPath, err := opts.RegistryPath()
+	if err != nil {
+		return err
+	}
+	dataDir, err := opts.DataDir()
+	if err != nil {
+		return err
+	}
+	reg, err := registry.LoadOrDefault(regPath)
+	if err != nil {
+		return err
+	}
+	coll := monitor.Collector{DataDir: dataDir, Postgres: dsnInspector(opts.DSNOf)}
+	var sts []monitor.Status
+	if len(args) == 1 {
+		if _, ok := reg.Databases[args[0]]; !ok {
+			return fmt.Errorf("database %q is not in the registry (known: %v); add it with `proxy db add %s --path DIR`",
+				args[0], reg.Names(), args[0])
+		}
+		sts = []monitor.Status{coll.Database(ctx, reg, args[0])}
+	} else {
+		sts = coll.All(ctx, reg)
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		var v any = sts
+		if len(args) == 1 {
+			v = sts[0]
+		}
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("write status: %w", err)
+		}
+	} else if err := monitor.WriteTable(out, sts, color); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	for _, st := range sts {
+		if !st.Healthy {
+			return errUnhealthy
+		}
+	}
+	return nil
+}
+
+// dsnInspector inspects PostgreSQL databases with a one-off connection.
+func dsnInspector(dsnOf func(registry.Database) string) monitor.InspectorFor {
+	if dsnOf == nil {
+		return nil
+	}
+	return func(name string, db registry.Database) (monitor.PostgresInspector, error) {
+		dsn := dsnOf(db)
+		if dsn == "" {
+			return nil, fmt.Errorf("database %s has no PostgreSQL connection string in the registry", name)
+		}
+		return monitor.PostgresInspectorFunc(func(ctx context.Context) (adapters.DBStats, error) {
+			return postgres.InspectDSN(ctx, dsn, monitor.DefaultPostgresTimeout)
+		}), nil
+	}
+}
+
+// isTerminal reports whether w is a terminal (colour only then; NO_COLOR
+// turns it off).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	return isatty.IsTerminal(f.Fd())
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hybridrag/storage-proxy/monitor"
+	"github.com/hybridrag/storage-proxy/registry"
+)
+
+// writeRegistry writes registry.yaml with one JSON database "big" (a 600 MB
+// sparse file) and, when dsn is set, a PostgreSQL database "pg" whose
+// connection string dsnOf returns.
+func statusFixture(t *testing.T) (statusCmdOptions, string) {
+	t.Helper()
+	dir := t.TempDir()
+	regPath := filepath.Join(dir, "registry.yaml")
+	require.NoError(t, os.WriteFile(regPath, []byte("version: 1\ndatabases:\n  big: {path: big}\n"), 0o600))
+	data := filepath.Join(dir, "data")
+	require.NoError(t, os.MkdirAll(filepath.Join(data, "big"), 0o755))
+	file := filepath.Join(data, "big", "kv_store_text_chunks.json")
+	f, err := os.Create(file)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.NoError(t, os.Truncate(file, 600<<20))
+	return statusCmdOptions{RegistryPath: func() (string, error) { return regPath, nil },
+		DataDir: func() (string, error) { return data, nil }}, regPath
+}
+
+func TestStatusCommandJSONDatabase(t *testing.T) {
+	opts, _ := statusFixture(t)
+	var out bytes.Buffer
+	cmd := newStatusCmd(opts)
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--json"})
+	start := time.Now()
+	require.NoError(t, cmd.ExecuteContext(context.Background()))
+	require.Less(t, time.Since(start), 5*time.Second)
+	var sts []monitor.Status
+	require.NoError(t, json.Unmarshal(out.Bytes(), &sts))
+	require.Len(t, sts, 1)
+	require.True(t, sts[0].Healthy)
+	require.Equal(t, int64(600<<20), sts[0].TotalBytes)
+	require.True(t, sts[0].Files[0].OverThreshold)
+	require.Equal(t, monitor.MigrateCommand("big"), sts[0].Warnings[0].Command)
+
+	out.Reset()
+	cmd = newStatusCmd(opts)
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"big"})
+	require.NoError(t, cmd.ExecuteContext(context.Background()))
+	require.Contains(t, out.String(), "kv_store_text_chunks.json  600.0 MB")
+	require.NotContains(t, out.String(), "\x1b[", "no colour when not a terminal")
+
+	cmd = newStatusCmd(opts)
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"nope"})
+	require.ErrorContains(t, cmd.ExecuteContext(context.Background()), `database "nope" is not in the registry`)
+
+	// An unreadable database (its path is a file) exits non-zero.
+	regPath, _ := opts.RegistryPath()
+	dataDir, _ := opts.DataDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dataDir, "notadir"), []byte("x"), 0o600))
+	require.NoError(t, os.WriteFile(regPath, []byte("version: 1\ndatabases:\n  big: {path: big}\n  broken: {path: notadir}\n"), 0o600))
+	out.Reset()
+	cmd = newStatusCmd(opts)
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{})
+	require.ErrorIs(t, cmd.ExecuteContext(context.Background()), errUnhealthy)
+	require.Contains(t, out.String(), "database broken  (json, UNHEALTHY)")
+}
+
+func TestStatusViaRoot(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut, func(string) string { return "" })
+	root.SetArgs([]string{"status", "--json", "--data", dir})
+	require.NoError(t, root.ExecuteContext(context.Background()), errOut.String())
+	var sts []monitor.Status
+	require.NoError(t, json.Unmarshal(out.Bytes(), &sts), out.String())
+	require.Equal(t, "default", sts[0].Name)
+}
+
+// TestStatusCommandPostgres: a reachable and an unreachable (closed
+// 127.0.0.1 port) PostgreSQL database; the unreachable one makes the exit
+// code non-zero.
+func TestStatusCommandPostgres(t *testing.T) {
+	opts, _ := statusFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "postgres://u:pw-secret@" + ln.Addr().String() + "/db?sslmode=disable"
+	require.NoError(t, ln.Close())
+	dsns := map[string]string{"down": closed}
+	if dsn := os.Getenv("HYBRIDRAG_TEST_PG"); dsn != "" {
+		dsns["up"] = dsn
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("HYBRIDRAG_TEST_PG is not set")
+	}
+	// The registry cannot name a PostgreSQL backend until that backend's
+	// registry fields land; the collector is driven directly instead.
+	reg := &registry.Registry{Version: registry.CurrentVersion, Databases: map[string]registry.Database{}}
+	for name := range dsns {
+		reg.Databases[name] = registry.Database{Backend: monitor.BackendPostgres, Workspace: name}
+	}
+	dataDir, _ := opts.DataDir()
+	coll := monitor.Collector{DataDir: dataDir, Postgres: dsnInspector(func(db registry.Database) string {
+		return dsns[db.Workspace]
+	})}
+	start := time.Now()
+	sts := coll.All(context.Background(), reg)
+	require.Less(t, time.Since(start), 5*time.Second)
+	for _, st := range sts {
+		data, err := json.Marshal(st)
+		require.NoError(t, err)
+		require.NotContains(t, string(data), "pw-secret")
+		switch st.Name {
+		case "down":
+			require.False(t, st.Healthy)
+			require.False(t, st.Postgres.Connected)
+			require.NotEmpty(t, st.Postgres.Error)
+		case "up":
+			require.True(t, st.Healthy, st.Postgres.Error)
+			require.NotEmpty(t, st.Postgres.ServerVersion)
+			require.NotEmpty(t, st.Postgres.PgvectorVersion)
+		}
+	}
+	var table bytes.Buffer
+	require.NoError(t, monitor.WriteTable(&table, sts, false))
+	require.Contains(t, table.String(), "database down  (postgres, UNHEALTHY)")
+}

@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hybridrag/storage-proxy/adapters/postgres"
+	"github.com/hybridrag/storage-proxy/adapters/postgres/pgtest"
+	"github.com/hybridrag/storage-proxy/registry"
+)
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// freshDatabase creates a database with pgvector on the test server
+// (HYBRIDRAG_TEST_PG), dropped when the test ends, and returns its DSN.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	base := pgtest.MustDSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	name := "hybridrag_proxy_" + randHex(5)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("drop %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	u.Path = "/" + name
+	return u.String()
+}
+
+type pgServerOptions struct {
+	pg         postgres.Config // base settings of the postgres opener
+	validation bool            // check every request and response against openapi.yaml
+}
+
+// startPGServer runs a proxy with the JSON and PostgreSQL openers over the
+// given registry.yaml text.
+func startPGServer(t *testing.T, regYAML string, opts pgServerOptions) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	regPath := filepath.Join(dir, "registry.yaml")
+	require.NoError(t, os.WriteFile(regPath, []byte(regYAML), 0o600))
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("PROXY_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opts.pg.Logger == nil {
+		opts.pg.Logger = log
+	}
+	cfg := Config{RegistryPath: regPath, DataDir: filepath.Join(dir, "data"), Logger: log, Version: "test", NoMonitor: true,
+		Openers: map[string]Opener{registry.BackendJSON: jsonOpener, registry.BackendPostgres: PostgresOpener(opts.pg)}}
+	s, err := NewServer(context.Background(), cfg)
+	require.NoError(t, err)
+	var h http.Handler = s.Handler()
+	if opts.validation {
+		h = newSpecValidator(t, loadSpec(t), h)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, s.Close(ctx))
+	})
+	return &testServer{Server: s, URL: ts.URL, Registry: regPath, DataDir: cfg.DataDir}
+}
+
+// pgRegistry is a registry with a JSON database "default" and one postgres
+// database per (database, backend name, workspace).
+func pgRegistry(dsn string, dbs ...[3]string) string {
+	y := "version: 1\nbackends:\n"
+	for _, d := range dbs {
+		y += "  " + d[1] + ":\n    type: postgres\n    dsn: '" + dsn + "'\n    workspace: " + d[2] + "\n    embedding_model: test-model\n"
+	}
+	y += "databases:\n  default: {backend: json, path: default}\n"
+	for _, d := range dbs {
+		y += "  " + d[0] + ": {backend: " + d[1] + "}\n"
+	}
+	return y
+}
