@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hybridrag/storage-proxy/adapters"
 )
@@ -448,6 +450,20 @@ func (b *Backend) Namespaces(ctx context.Context) ([]adapters.NamespaceInfo, err
 		}
 		kind, _, _ := classifyFile(k.file)
 		seen[k] = found{s.ns, kind, s.kind}
+	}
+
+	// Load the namespaces in parallel first: reading is CPU-bound (JSON and
+	// base64 decoding), so a cold listing scales with the cores.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, f := range seen {
+		g.Go(func() error {
+			_, err := b.space(gctx, f.ns, f.file)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 
 	out := make([]adapters.NamespaceInfo, 0, len(seen))

@@ -176,6 +176,11 @@ func probeCreate(ctx context.Context, conn *pgx.Conn, installed bool) error {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	// Serialise with proxies creating the schema right now (ensureSchema
+	// takes the same lock), so a concurrent CREATE EXTENSION cannot collide.
+	if _, err := tx.Exec(ctx, schemaLockSQL); err != nil {
+		return err
+	}
 	if !installed {
 		if _, err := tx.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS vector`); err != nil {
 			if isPrivilegeError(err) {
