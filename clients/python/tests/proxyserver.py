@@ -66,11 +66,15 @@ def pg_dsn() -> str | None:
     return dsn or None
 
 
-def require_pg(case: unittest.TestCase) -> str:
+def require_pg() -> str:
     dsn = pg_dsn()
     if dsn is None:
         raise unittest.SkipTest(f"set {ENV_PG} (e.g. postgres://postgres@127.0.0.1:5432/hybridrag_test?sslmode=disable)")
     return dsn
+
+
+class BackendNotBuiltIn(RuntimeError):
+    """The proxy binary has no opener for a backend type of the registry."""
 
 
 class ProxyServer:
@@ -120,6 +124,8 @@ class ProxyServer:
                 return self
             last_err = self.log()
             self.stop()
+            if "no opener for backend" in last_err:
+                raise BackendNotBuiltIn(last_err.strip().splitlines()[-1])
         raise RuntimeError(f"the proxy did not start:\n{last_err}")
 
     def _wait_healthy(self, timeout: float) -> bool:
