@@ -216,7 +216,9 @@ func (s *Server) checkSwitch(ctx context.Context, name string, next registry.Dat
 	if err != nil {
 		return switchRefused("cannot tell whether the current backend of %s holds data (%v); pass force to switch anyway", name, err)
 	}
-	curRecords, err := countRecords(ctx, h.backend, false)
+	// A PostgreSQL server may hold other databases' workspaces: count only
+	// this database's default workspace there, a JSON folder whole.
+	curRecords, err := countRecords(ctx, h.backend, h.entry.BackendType() != registry.BackendJSON)
 	s.router.release(h)
 	if err != nil {
 		return switchRefused("cannot tell whether the current backend of %s holds data (%v); pass force to switch anyway", name, err)

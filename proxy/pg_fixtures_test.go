@@ -114,7 +114,7 @@ func TestFixturesIntoPostgres(t *testing.T) {
 	require.Positive(t, n)
 }
 
-const pageSize = 200
+const pageSize = 1000
 
 // kvLike is the part KV and DocStatus share.
 type kvLike interface {

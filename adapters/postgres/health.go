@@ -101,11 +101,11 @@ func (b *Backend) watch(ctx context.Context) {
 		case <-b.health.kicks:
 		}
 		if !b.Down() {
-			if err := b.probe(ctx); err == nil {
+			err := b.probe(ctx)
+			if err == nil {
 				continue // one failed query, PostgreSQL is fine
-			} else {
-				b.markDown(err)
 			}
+			b.markDown(err)
 		}
 		b.reconnect(ctx)
 	}

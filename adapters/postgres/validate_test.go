@@ -111,7 +111,9 @@ func TestValidateFailures(t *testing.T) {
 // classification is checked on the errors the Go runtime returns.
 func TestClassifyConnect(t *testing.T) {
 	ctx := context.Background()
-	op := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)} }
+	op := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)}
+	}
 	cases := []struct {
 		err  error
 		code string

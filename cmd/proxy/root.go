@@ -101,6 +101,7 @@ Exit codes: 0 success, 1 failure, 2 bad command line.`,
 	pf.StringVar(&g.data, "data", defaultData, "data folder for the registry and relative database paths (env "+envData+")")
 	root.AddCommand(newServeCmd(g), newDBCmd(g), newInspectCmd(g), newVersionCmd(g), newGenCmd(g), newHealthcheckCmd(g))
 	root.AddCommand(newProvisionCmd(g))
+	root.AddCommand(newBackendCmd(g))
 	root.AddCommand(newStatusCmdFor(g))
 	return root
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hybridrag/storage-proxy/adapters"
 	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
+	"github.com/hybridrag/storage-proxy/adapters/postgres"
 	"github.com/hybridrag/storage-proxy/proxy"
 	"github.com/hybridrag/storage-proxy/registry"
 )
@@ -83,6 +84,7 @@ func openers(log *slog.Logger) map[string]proxy.Opener {
 			}
 			return b, nil
 		},
+		registry.BackendPostgres: proxy.PostgresOpener(postgres.Config{Logger: log}),
 	}
 }
 
