@@ -182,18 +182,12 @@ func withCode(err error) error {
 	return err
 }
 
-// postgresValidator opens the PostgreSQL adapter on the DSN (which creates
-// or checks LightRAG's schema) and pings it.
-// TODO(lead): switch to the shared check of `proxy backend set` once it exists.
+// postgresValidator runs the same checks as `proxy backend set`.
 type postgresValidator struct{}
 
 func (postgresValidator) ValidatePostgres(ctx context.Context, dsn string) error {
-	b, err := postgres.Open(ctx, postgres.Config{DSN: dsn})
-	if err != nil {
-		return err
-	}
-	defer b.Close(context.WithoutCancel(ctx))
-	return b.Ping(ctx)
+	_, err := postgres.Validate(ctx, dsn, postgres.ValidateOptions{})
+	return err
 }
 
 // provisioner is the server's POST /v1/provision/docker.

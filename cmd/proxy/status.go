@@ -34,16 +34,18 @@ type statusCmdOptions struct {
 	DataDir      func() (string, error)
 	// DSNOf returns a PostgreSQL database's connection string from its
 	// registry entry; nil leaves PostgreSQL databases uninspected.
-	DSNOf func(registry.Database) string
+	DSNOf func(registry.Database) (string, error)
 }
 
 // newStatusCmdFor is `proxy status` with the root's --registry and --data.
-// DSNOf is set once the registry holds PostgreSQL connection strings.
+// PostgreSQL databases are inspected through their resolved backend
+// definition.
 func newStatusCmdFor(g *globals) *cobra.Command {
 	var cmd *cobra.Command
 	cmd = newStatusCmd(statusCmdOptions{
 		RegistryPath: func() (string, error) { return g.registryPath(cmd) },
 		DataDir:      func() (string, error) { return g.dataDir(cmd) },
+		DSNOf: func(db registry.Database) (string, error) { return db.Resolved.ExpandDSN() },
 	})
 	return cmd
 }
@@ -139,12 +141,15 @@ func runStatus(ctx context.Context, out io.Writer, color bool, opts statusCmdOpt
 }
 
 // dsnInspector inspects PostgreSQL databases with a one-off connection.
-func dsnInspector(dsnOf func(registry.Database) string) monitor.InspectorFor {
+func dsnInspector(dsnOf func(registry.Database) (string, error)) monitor.InspectorFor {
 	if dsnOf == nil {
 		return nil
 	}
 	return func(name string, db registry.Database) (monitor.PostgresInspector, error) {
-		dsn := dsnOf(db)
+		dsn, err := dsnOf(db)
+		if err != nil {
+			return nil, fmt.Errorf("database %s: %w", name, err)
+		}
 		if dsn == "" {
 			return nil, fmt.Errorf("database %s has no PostgreSQL connection string in the registry", name)
 		}

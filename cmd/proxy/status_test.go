@@ -89,38 +89,46 @@ func TestStatusViaRoot(t *testing.T) {
 	require.Equal(t, "default", sts[0].Name)
 }
 
-// TestStatusCommandPostgres: a reachable and an unreachable (closed
-// 127.0.0.1 port) PostgreSQL database; the unreachable one makes the exit
-// code non-zero.
+// TestStatusCommandPostgres: `proxy status` on a registry with a reachable
+// and an unreachable (closed 127.0.0.1 port) PostgreSQL database: both are
+// reported, the password never appears, and the exit is non-zero.
 func TestStatusCommandPostgres(t *testing.T) {
-	opts, _ := statusFixture(t)
+	up := os.Getenv("HYBRIDRAG_TEST_PG")
+	if up == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("HYBRIDRAG_TEST_PG is not set")
+		}
+		t.Skip("HYBRIDRAG_TEST_PG is not set")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	closed := "postgres://u:pw-secret@" + ln.Addr().String() + "/db?sslmode=disable"
 	require.NoError(t, ln.Close())
-	dsns := map[string]string{"down": closed}
-	if dsn := os.Getenv("HYBRIDRAG_TEST_PG"); dsn != "" {
-		dsns["up"] = dsn
-	} else if os.Getenv("CI") != "" {
-		t.Fatal("HYBRIDRAG_TEST_PG is not set")
-	}
-	// The registry cannot name a PostgreSQL backend until that backend's
-	// registry fields land; the collector is driven directly instead.
-	reg := &registry.Registry{Version: registry.CurrentVersion, Databases: map[string]registry.Database{}}
-	for name := range dsns {
-		reg.Databases[name] = registry.Database{Backend: monitor.BackendPostgres, Workspace: name}
-	}
-	dataDir, _ := opts.DataDir()
-	coll := monitor.Collector{DataDir: dataDir, Postgres: dsnInspector(func(db registry.Database) string {
-		return dsns[db.Workspace]
-	})}
+
+	dir := t.TempDir()
+	regPath := filepath.Join(dir, "registry.yaml")
+	require.NoError(t, registry.Update(regPath, func(r *registry.Registry) error {
+		r.Backends = map[string]registry.BackendDef{
+			"pg-up":   {Type: registry.BackendPostgres, DSN: up},
+			"pg-down": {Type: registry.BackendPostgres, DSN: closed},
+		}
+		r.Databases["up"] = registry.Database{Backend: "pg-up"}
+		r.Databases["down"] = registry.Database{Backend: "pg-down"}
+		return nil
+	}))
+
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut, func(string) string { return "" })
+	root.SetArgs([]string{"status", "--json", "--data", dir, "--registry", regPath})
 	start := time.Now()
-	sts := coll.All(context.Background(), reg)
+	require.Error(t, root.ExecuteContext(context.Background()), "an unreachable database makes status fail")
 	require.Less(t, time.Since(start), 5*time.Second)
+	require.NotContains(t, out.String()+errOut.String(), "pw-secret")
+	var sts []monitor.Status
+	require.NoError(t, json.Unmarshal(out.Bytes(), &sts), out.String())
+	seen := map[string]bool{}
 	for _, st := range sts {
-		data, err := json.Marshal(st)
-		require.NoError(t, err)
-		require.NotContains(t, string(data), "pw-secret")
+		seen[st.Name] = true
 		switch st.Name {
 		case "down":
 			require.False(t, st.Healthy)
@@ -132,6 +140,7 @@ func TestStatusCommandPostgres(t *testing.T) {
 			require.NotEmpty(t, st.Postgres.PgvectorVersion)
 		}
 	}
+	require.True(t, seen["up"] && seen["down"], out.String())
 	var table bytes.Buffer
 	require.NoError(t, monitor.WriteTable(&table, sts, false))
 	require.Contains(t, table.String(), "database down  (postgres, UNHEALTHY)")
