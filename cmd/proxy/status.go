@@ -45,7 +45,7 @@ func newStatusCmdFor(g *globals) *cobra.Command {
 	cmd = newStatusCmd(statusCmdOptions{
 		RegistryPath: func() (string, error) { return g.registryPath(cmd) },
 		DataDir:      func() (string, error) { return g.dataDir(cmd) },
-		DSNOf: func(db registry.Database) (string, error) { return db.Resolved.ExpandDSN() },
+		DSNOf:        func(db registry.Database) (string, error) { return db.Resolved.ExpandDSN() },
 	})
 	return cmd
 }
