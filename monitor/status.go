@@ -20,7 +20,7 @@ const BackendPostgres = "postgres"
 const DefaultPostgresTimeout = 3 * time.Second
 
 // Status is one database's status: the JSON of `proxy status --json` and of
-// GET /v1/status (documented in docs/status.md; keep it stable).
+// GET /v1/status (documented in the README; keep it stable).
 type Status struct {
 	Name    string `json:"name"`
 	Backend string `json:"backend"`

@@ -169,9 +169,15 @@ default registry a proxy would start with.`,
 			out := []dbListEntry{}
 			for _, name := range reg.Names() {
 				db := reg.Databases[name]
-				p, err := db.ResolvePath(data)
-				if err != nil {
-					p = db.Path
+				// A path only means something for JSON files; a PostgreSQL
+				// database shows its named backend instead.
+				p := ""
+				if db.BackendType() == registry.BackendJSON {
+					if p, err = db.ResolvePath(data); err != nil {
+						p = db.Path
+					}
+				} else if db.Backend != db.BackendType() {
+					p = "(backend " + db.Backend + ")"
 				}
 				out = append(out, dbListEntry{Name: name, Backend: db.BackendType(), Path: p, Workspace: db.Workspace})
 			}
