@@ -50,6 +50,7 @@ func TestBadInput(t *testing.T) {
 		{"odd base64", "POST", vec + "/query", `{"vector":"AAAAAAA=","top_k":3}`, 422, "invalid_argument", "float32"},
 		{"bad base64", "POST", vec + "/query", `{"vector":"!!!","top_k":3}`, 422, "invalid_argument", "base64"},
 		{"NaN in base64", "POST", vec + "/query", `{"vector":"AADAfwAAAAAAAAAAAAAAAA==","top_k":3}`, 422, "invalid_argument", "finite"},
+		{"edge pair without tgt", "POST", "/v1/databases/default/graphs/g/edges/get", `{"pairs":[{"src":"a"}]}`, 400, "malformed_request", "pairs[0].src and .tgt"},
 		{"vector wrong type", "POST", vec + "/query", `{"vector":{"a":1},"top_k":3}`, 400, "malformed_request", "vector"},
 		{"bad encoding", "GET", vec + "/records?encoding=hex", "", 400, "malformed_request", "hex"},
 		{"bad limit", "GET", kv + "/records?limit=-1", "", 400, "malformed_request", "limit"},

@@ -92,7 +92,7 @@ func (s *Server) graphPairs(c echo.Context, fn func(ctx context.Context, g adapt
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	return s.withGraph(c, func(ctx context.Context, g adapters.Graph) error { return fn(ctx, g, req.Pairs) })
+	return s.withGraph(c, func(ctx context.Context, g adapters.Graph) error { return fn(ctx, g, req.edges()) })
 }
 
 func (s *Server) graphHasNodes(c echo.Context) error {

@@ -78,14 +78,33 @@ func (o *orderedRecords) UnmarshalJSON(data []byte) error {
 }
 
 type edgesRequest struct {
-	Pairs []adapters.Edge `json:"pairs"`
+	Pairs []pairIn `json:"pairs"`
+}
+
+// pairIn has pointers so a pair missing src or tgt is an error, not "".
+type pairIn struct {
+	Src *string `json:"src"`
+	Tgt *string `json:"tgt"`
 }
 
 func (r *edgesRequest) validate() error {
 	if r.Pairs == nil {
 		return missing("pairs")
 	}
+	for i, p := range r.Pairs {
+		if p.Src == nil || p.Tgt == nil {
+			return missing(fmt.Sprintf("pairs[%d].src and .tgt", i))
+		}
+	}
 	return nil
+}
+
+func (r *edgesRequest) edges() []adapters.Edge {
+	out := make([]adapters.Edge, len(r.Pairs))
+	for i, p := range r.Pairs {
+		out[i] = adapters.Edge{Src: *p.Src, Tgt: *p.Tgt}
+	}
+	return out
 }
 
 type nodesUpsertRequest struct {
