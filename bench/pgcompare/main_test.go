@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunTiny runs the whole bench at toy sizes so the command cannot rot.
+func TestRunTiny(t *testing.T) {
+	dsn := os.Getenv("HYBRIDRAG_TEST_PG")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("HYBRIDRAG_TEST_PG is unset: CI must provide PostgreSQL (make pg)")
+		}
+		t.Skip("set HYBRIDRAG_TEST_PG to run the PostgreSQL bench smoke test")
+	}
+	o := defaultOptions()
+	o.dsn, o.vectors, o.dim, o.kvRecords, o.nodes, o.edges, o.iterations, o.warmup = dsn, 200, 16, 50, 100, 200, 5, 3
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, o, &out), out.String())
+	require.Contains(t, out.String(), "| get_nodes_edges_batch 40 nodes |")
+	require.Contains(t, out.String(), "Proxy peak RSS (VmHWM)")
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"defaults", []string{"--dsn", "postgres://x@127.0.0.1/db"}, ""},
+		{"no dsn", []string{"--dsn", ""}, "--dsn is empty"},
+		{"dim too big", []string{"--dsn", "postgres://x@127.0.0.1/db", "--dim", "3000"}, "--dim 3000"},
+		{"too few nodes", []string{"--dsn", "postgres://x@127.0.0.1/db", "--nodes", "10"}, "--nodes 10"},
+		{"stray argument", []string{"--dsn", "postgres://x@127.0.0.1/db", "extra"}, "unexpected arguments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseFlags(tc.args, &bytes.Buffer{})
+			if tc.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.err)
+		})
+	}
+}

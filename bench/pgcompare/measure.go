@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pgvector/pgvector-go"
+)
+
+// outcome is what one call returned, reduced to what both paths can be
+// checked on.
+type outcome struct {
+	n     int      // KV: records found; graph: nodes found
+	edges int      // graph: (node, neighbour) pairs
+	ids   []string // vector: matched ids
+}
+
+// kind is one measured query with its two paths.
+type kind struct {
+	name   string
+	proxy  func(ctx context.Context, i int) (outcome, error)
+	direct func(ctx context.Context, i int) (outcome, error)
+	check  func(p, d outcome) error
+}
+
+// inputs are the per-iteration query arguments, shared by both paths.
+type inputs struct {
+	kvIDs    [][]string
+	vectors  [][]float32
+	graphIDs [][]string
+}
+
+func makeInputs(o options) inputs {
+	rng := rand.New(rand.NewPCG(o.seed, 4<<40))
+	n := o.warmup + o.iterations
+	in := inputs{kvIDs: make([][]string, n), vectors: make([][]float32, n), graphIDs: make([][]string, n)}
+	for i := range n {
+		for _, j := range sample(rng, o.kvRecords, o.kvBatch) {
+			in.kvIDs[i] = append(in.kvIDs[i], chunkID(j))
+		}
+		in.vectors[i] = queryVector(o.seed, rng, o.vectors, 10, o.dim)
+		for _, j := range sample(rng, o.nodes, o.graphBatch) {
+			in.graphIDs[i] = append(in.graphIDs[i], nodeID(j))
+		}
+	}
+	return in
+}
+
+// httpPaths sends the JSON bodies the Python client sends.
+type httpPaths struct {
+	c    *http.Client
+	base string
+	o    options
+	in   inputs
+}
+
+func (h *httpPaths) post(ctx context.Context, path string, body any, out any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+path, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.c.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("POST %s: read response: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: status %d: %.500s", path, resp.StatusCode, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("POST %s: decode response: %w", path, err)
+	}
+	return nil
+}
+
+// floor is a GET of /v1/version: the HTTP round trip and middleware with no
+// storage work, to tell the proxy's fixed cost from its per-query cost.
+func (h *httpPaths) floor(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/v1/version", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := h.c.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET /v1/version: %w", err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return fmt.Errorf("GET /v1/version: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /v1/version: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func (h *httpPaths) dbPath(kind, ns, op string) string {
+	return "/v1/databases/" + benchDatabase + "/" + kind + "/" + ns + "/" + op
+}
+
+func (h *httpPaths) kvGet(ctx context.Context, i int) (outcome, error) {
+	var out struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	if err := h.post(ctx, h.dbPath("kv", nsTextChunks, "get"), map[string]any{"ids": h.in.kvIDs[i]}, &out); err != nil {
+		return outcome{}, err
+	}
+	var o outcome
+	for _, r := range out.Records {
+		if string(r) != "null" {
+			o.n++
+		}
+	}
+	return o, nil
+}
+
+// encodeVector is the Python client's encode_vector: base64 of
+// little-endian float32.
+func encodeVector(v []float32) string {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func (h *httpPaths) vectorQuery(ctx context.Context, i int) (outcome, error) {
+	var out struct {
+		Matches []struct {
+			ID     string          `json:"id"`
+			Fields json.RawMessage `json:"fields"`
+		} `json:"matches"`
+	}
+	body := map[string]any{"vector": encodeVector(h.in.vectors[i]), "top_k": h.o.topK, "threshold": h.o.threshold}
+	path := h.dbPath("vectors", nsChunks, "query") + fmt.Sprintf("?dim=%d", h.o.dim)
+	if err := h.post(ctx, path, body, &out); err != nil {
+		return outcome{}, err
+	}
+	var o outcome
+	for _, m := range out.Matches {
+		o.ids = append(o.ids, m.ID)
+	}
+	return o, nil
+}
+
+func (h *httpPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
+	var out struct {
+		Edges []struct {
+			Found bool `json:"found"`
+			Edges []struct {
+				Src string `json:"src"`
+				Tgt string `json:"tgt"`
+			} `json:"edges"`
+		} `json:"edges"`
+	}
+	if err := h.post(ctx, h.dbPath("graphs", nsGraph, "nodes/edges"), map[string]any{"ids": h.in.graphIDs[i]}, &out); err != nil {
+		return outcome{}, err
+	}
+	var o outcome
+	for _, e := range out.Edges {
+		if e.Found {
+			o.n++
+		}
+		o.edges += len(e.Edges)
+	}
+	return o, nil
+}
+
+// sqlPaths run the statements adapters/postgres runs for the same calls
+// (kv.go stored, vector.go Query, graph.go GetNodesEdges), including the
+// transactions the adapter wraps the vector and graph reads in, and read
+// every column back.
+type sqlPaths struct {
+	pool        *pgxpool.Pool
+	o           options
+	in          inputs
+	kvSQL       string
+	vectorSQL   string
+	nodesSQL    string
+	neighbourSQ string
+}
+
+func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable string) *sqlPaths {
+	vt := pgx.Identifier{vectorTable}.Sanitize()
+	return &sqlPaths{pool: pool, o: o, in: in,
+		kvSQL: `SELECT id, "full_doc_id", "chunk_order_index"::bigint, "tokens"::bigint, "content", "file_path", "llm_cache_list"::text, ` +
+			`EXTRACT(EPOCH FROM "create_time")::bigint, EXTRACT(EPOCH FROM "update_time")::bigint, "hybridrag_extra"::text ` +
+			`FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
+		vectorSQL: `SELECT id, "full_doc_id", "chunk_order_index"::bigint, "tokens"::bigint, "content", "file_path", "hybridrag_extra"::text, ` +
+			`EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM ` + vt + `
+WHERE workspace = $1 AND id IN (SELECT id FROM ` + vt + ` WHERE workspace = $1 ORDER BY content_vector <=> $2::vector LIMIT $3)`,
+		nodesSQL: `SELECT id FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3)`,
+		neighbourSQ: `SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND src_id = ANY($3)
+UNION SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND tgt_id = ANY($3)`,
+	}
+}
+
+func (s *sqlPaths) kvGet(ctx context.Context, i int) (outcome, error) {
+	rows, err := s.pool.Query(ctx, s.kvSQL, benchWorkspace, s.in.kvIDs[i])
+	if err != nil {
+		return outcome{}, fmt.Errorf("kv get: %w", err)
+	}
+	defer rows.Close()
+	var o outcome
+	for rows.Next() {
+		if _, err := rows.Values(); err != nil {
+			return outcome{}, fmt.Errorf("kv get: %w", err)
+		}
+		o.n++
+	}
+	return o, rows.Err()
+}
+
+func (s *sqlPaths) vectorQuery(ctx context.Context, i int) (outcome, error) {
+	var o outcome
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[i]), int64(s.o.topK))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				return err
+			}
+			vec, ok := vals[len(vals)-1].(pgvector.Vector)
+			if !ok {
+				return fmt.Errorf("content_vector decoded as %T, want pgvector.Vector", vals[len(vals)-1])
+			}
+			// The adapter's threshold: exact float32 cosine.
+			if float64(dot32(s.in.vectors[i], vec.Slice())) >= s.o.threshold {
+				o.ids = append(o.ids, vals[0].(string))
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return outcome{}, fmt.Errorf("vector query: %w", err)
+	}
+	return o, nil
+}
+
+// dot32 is the cosine of two unit vectors.
+func dot32(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func (s *sqlPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
+	ids := s.in.graphIDs[i]
+	var o outcome
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, s.nodesSQL, benchWorkspace, nsGraph, ids)
+		if err != nil {
+			return err
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		o.n = len(found)
+		rows, err = tx.Query(ctx, s.neighbourSQ, benchWorkspace, nsGraph, ids)
+		if err != nil {
+			return err
+		}
+		want := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			want[id] = true
+		}
+		var src, tgt string
+		_, err = pgx.ForEachRow(rows, []any{&src, &tgt}, func() error {
+			if want[src] {
+				o.edges++
+			}
+			if src != tgt && want[tgt] {
+				o.edges++
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return outcome{}, fmt.Errorf("nodes edges: %w", err)
+	}
+	return o, nil
+}
+
+func kinds(h *httpPaths, s *sqlPaths) []kind {
+	return []kind{
+		{name: fmt.Sprintf("KV get %d ids (text_chunks)", h.o.kvBatch), proxy: h.kvGet, direct: s.kvGet,
+			check: func(p, d outcome) error {
+				if p.n != d.n || p.n != h.o.kvBatch {
+					return fmt.Errorf("proxy found %d records, direct %d, want %d", p.n, d.n, h.o.kvBatch)
+				}
+				return nil
+			}},
+		{name: fmt.Sprintf("vector top-%d (HNSW, chunks)", h.o.topK), proxy: h.vectorQuery, direct: s.vectorQuery,
+			check: func(p, d outcome) error {
+				a, b := slices.Sorted(slices.Values(p.ids)), slices.Sorted(slices.Values(d.ids))
+				if !slices.Equal(a, b) {
+					return fmt.Errorf("proxy matched %v, direct %v", a, b)
+				}
+				return nil
+			}},
+		{name: fmt.Sprintf("get_nodes_edges_batch %d nodes", h.o.graphBatch), proxy: h.nodesEdges, direct: s.nodesEdges,
+			check: func(p, d outcome) error {
+				if p.n != d.n || p.edges != d.edges || p.n != h.o.graphBatch {
+					return fmt.Errorf("proxy found %d nodes / %d edges, direct %d / %d", p.n, p.edges, d.n, d.edges)
+				}
+				return nil
+			}},
+	}
+}
+
+// timings are one kind's latencies per path.
+type timings struct {
+	name          string
+	proxy, direct []time.Duration
+	matches       int // vector: results per query, summed over the timed run
+}
+
+// measure runs warmup iterations (checking that both paths agree), then the
+// timed ones, alternating which path goes first.
+func measure(ctx context.Context, o options, ks []kind, floor func(context.Context) error) ([]timings, []time.Duration, error) {
+	var floors []time.Duration
+	out := make([]timings, len(ks))
+	for k := range ks {
+		out[k].name = ks[k].name
+	}
+	for i := range o.warmup + o.iterations {
+		timed := i >= o.warmup
+		t0 := time.Now()
+		if err := floor(ctx); err != nil {
+			return nil, nil, err
+		}
+		if timed {
+			floors = append(floors, time.Since(t0))
+		}
+		for k, kd := range ks {
+			first, second := kd.proxy, kd.direct
+			if i%2 == 1 {
+				first, second = second, first
+			}
+			t0 := time.Now()
+			r1, err := first(ctx, i)
+			t1 := time.Now()
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s, iteration %d: %w", kd.name, i, err)
+			}
+			r2, err := second(ctx, i)
+			t2 := time.Now()
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s, iteration %d: %w", kd.name, i, err)
+			}
+			p, d, dp, dd := r1, r2, t1.Sub(t0), t2.Sub(t1)
+			if i%2 == 1 {
+				p, d, dp, dd = r2, r1, t2.Sub(t1), t1.Sub(t0)
+			}
+			if !timed {
+				if err := kd.check(p, d); err != nil {
+					return nil, nil, fmt.Errorf("%s, iteration %d: the paths disagree: %w", kd.name, i, err)
+				}
+				continue
+			}
+			out[k].proxy = append(out[k].proxy, dp)
+			out[k].direct = append(out[k].direct, dd)
+			out[k].matches += len(p.ids)
+		}
+	}
+	return out, floors, nil
+}
+
+// percentile is the nearest-rank percentile of sorted d.
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := (len(d)*p + 99) / 100
+	return d[max(i-1, 0)]
+}

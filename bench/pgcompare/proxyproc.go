@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const benchDatabase = "bench"
+
+// moduleRoot walks up from the working directory to go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory: run from the repository, or pass --proxy-bin")
+		}
+		dir = parent
+	}
+}
+
+// buildProxy builds ./cmd/proxy into dir, as bench/run.sh does.
+func buildProxy(ctx context.Context, dir string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "proxy")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/proxy")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/proxy: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// proxyProc is a running `proxy serve`.
+type proxyProc struct {
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:PORT
+	log  string
+	done chan error
+	once sync.Once
+	err  error
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startProxy registers the bench database as a PostgreSQL backend in a fresh
+// data dir, then serves it on a free loopback port until ready.
+func startProxy(ctx context.Context, bin, dataDir, dsn string) (*proxyProc, error) {
+	set := exec.CommandContext(ctx, bin, "--data", dataDir, "backend", "set", benchDatabase,
+		"--postgres", dsn, "--workspace", benchWorkspace, "--force")
+	if out, err := set.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("proxy backend set: %w\n%s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p := &proxyProc{base: fmt.Sprintf("http://127.0.0.1:%d", port), log: filepath.Join(dataDir, "proxy.log"), done: make(chan error, 1)}
+	logf, err := os.Create(p.log)
+	if err != nil {
+		return nil, fmt.Errorf("create proxy log: %w", err)
+	}
+	p.cmd = exec.Command(bin, "--data", dataDir, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start proxy: %w", err)
+	}
+	go func() { p.done <- p.cmd.Wait(); logf.Close() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-p.done:
+			return nil, fmt.Errorf("proxy exited before it was ready (%v); log:\n%s", err, p.tail())
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := http.Get(p.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("proxy not ready after 60s; log:\n%s", p.tail())
+		}
+	}
+}
+
+// memory reads the proxy's peak and current RSS from /proc.
+func (p *proxyProc) memory() (hwmKB, rssKB int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read proxy memory: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmHWM" && k != "VmRSS") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parse %s %q: %w", k, v, err)
+		}
+		if k == "VmHWM" {
+			hwmKB = n
+		} else {
+			rssKB = n
+		}
+	}
+	return hwmKB, rssKB, sc.Err()
+}
+
+func (p *proxyProc) tail() string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// stop shuts the proxy down gracefully (SIGINT), killing it after 15s. It
+// may be called more than once.
+func (p *proxyProc) stop() error {
+	p.once.Do(func() { p.err = p.shutdown() })
+	return p.err
+}
+
+func (p *proxyProc) shutdown() error {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-p.done:
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			return err
+		}
+		return nil
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return errors.New("proxy did not stop within 15s of SIGINT; killed")
+	}
+}
