@@ -2,6 +2,8 @@ package provision
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -33,4 +35,29 @@ func TestRegistryRegistrar(t *testing.T) {
 	reg, err = registry.Load(path)
 	require.NoError(t, err)
 	require.Equal(t, b.Name, reg.Databases["mydb"].Backend)
+}
+
+// TestRegistryRegistrarSwitchRefused: a refused switch (the database holds
+// data, the new server is empty) leaves the registry as it was.
+func TestRegistryRegistrarSwitchRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.yaml")
+	refused := errors.New("switch_refused")
+	var sawCur, sawNext registry.Database
+	r := RegistryRegistrar{Path: path, CheckSwitch: func(_ context.Context, db string, cur, next registry.Database) error {
+		require.Equal(t, "default", db)
+		sawCur, sawNext = cur, next
+		return refused
+	}}
+	b := Backend{Name: "docker-hybridrag-pg", DSN: DSN(5433, "/data/secrets/hybridrag-pg-data.pgpass")}
+	require.ErrorIs(t, r.RegisterPostgres(context.Background(), b, "default"), refused)
+	require.Equal(t, registry.BackendJSON, sawCur.BackendType())
+	require.Equal(t, registry.BackendPostgres, sawNext.BackendType())
+	require.Equal(t, b.DSN, sawNext.Resolved.DSN)
+
+	reg, err := registry.Load(path)
+	if err == nil {
+		require.Equal(t, registry.BackendJSON, reg.Databases["default"].BackendType(), "not switched")
+	} else {
+		require.ErrorIs(t, err, os.ErrNotExist, "nothing written")
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hybridrag/storage-proxy/adapters/postgres"
 	"github.com/hybridrag/storage-proxy/provision"
 	"github.com/hybridrag/storage-proxy/proxy"
+	"github.com/hybridrag/storage-proxy/registry"
 )
 
 // newProvisionCmd is `proxy provision docker|status|stop|remove`.
@@ -30,7 +31,7 @@ func newProvisionCmd(g *globals) *cobra.Command {
 func newProvisionDockerCmd(g *globals) *cobra.Command {
 	var o provision.Options
 	var timeout time.Duration
-	var asJSON bool
+	var asJSON, force bool
 	cmd := &cobra.Command{
 		Use:   "docker",
 		Short: "Create (or find) a PostgreSQL+pgvector container and record it as a backend",
@@ -58,7 +59,7 @@ is recreated only with --recreate or when its spec changed. The volume is only d
 				return err
 			}
 			o.DataDir, o.Timeout, o.Out = data, timeout, g.stderr
-			o.Registrar = provision.RegistryRegistrar{Path: regPath}
+			o.Registrar = registrar(regPath, data, force)
 			o.Validator = postgresValidator{}
 			res, err := provision.Docker(cmd.Context(), o)
 			if err != nil {
@@ -91,6 +92,7 @@ is recreated only with --recreate or when its spec changed. The volume is only d
 	f.StringVar(&o.Name, "name", provision.DefaultName, "container name")
 	f.StringVar(&o.Image, "image", provision.DefaultImage, "PostgreSQL image with pgvector")
 	f.StringVar(&o.Volume, "volume", "", "named volume for the data (default <name>-data)")
+	f.BoolVar(&force, "force", false, "with --db: switch even when the database holds data and the new backend is empty")
 	f.BoolVar(&o.Recreate, "recreate", false, "replace the container even when its spec is unchanged (the volume is kept)")
 	f.BoolVar(&o.ShowPassword, "show-password", false, "print the generated password")
 	f.StringVar(&o.DockerHost, "docker-host", "", "Docker engine address (default DOCKER_HOST, else the local socket)")
@@ -190,10 +192,24 @@ func (postgresValidator) ValidatePostgres(ctx context.Context, dsn string) error
 	return err
 }
 
-// provisioner is the server's POST /v1/provision/docker.
-func provisioner(regPath string) proxy.ProvisionFunc {
+// registrar records the provisioned backend; unless force, switching a
+// database that holds data to the (empty) new server is refused, as
+// `proxy backend set` refuses it.
+func registrar(regPath, dataDir string, force bool) provision.RegistryRegistrar {
+	r := provision.RegistryRegistrar{Path: regPath}
+	if !force {
+		r.CheckSwitch = func(ctx context.Context, db string, cur, next registry.Database) error {
+			return checkSwitchCLI(ctx, db, cur, next, dataDir)
+		}
+	}
+	return r
+}
+
+// provisioner is the server's POST /v1/provision/docker. It never forces a
+// switch: PUT /v1/databases/{db}/backend with force does that.
+func provisioner(regPath, dataDir string) proxy.ProvisionFunc {
 	return func(ctx context.Context, o provision.Options) (provision.Result, error) {
-		o.Registrar = provision.RegistryRegistrar{Path: regPath}
+		o.Registrar = registrar(regPath, dataDir, false)
 		o.Validator = postgresValidator{}
 		return provision.Docker(ctx, o)
 	}

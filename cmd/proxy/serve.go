@@ -121,7 +121,7 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 		Telemetry: tel, PublicURL: "http://" + listen,
 		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody,
 		Logger: log, Openers: openers(log), Version: buildVersion().Version,
-		Provision: provisioner(regPath),
+		Provision: provisioner(regPath, data),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: fix the registry or point --registry at another file", err)
