@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/x448/float16"
 )
 
 func TestDecodeVector16Known(t *testing.T) {
@@ -27,14 +28,14 @@ func TestFloat16Conversion(t *testing.T) {
 		{5.96e-8, 1}, {2.98e-8, 0}, {0, 0}, {float32(math.Inf(1)), 0x7c00}, {1e6, 0x7c00},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, float32ToHalf(tt.in), "%v", tt.in)
+		require.Equal(t, tt.want, float16.Fromfloat32(tt.in).Bits(), "%v", tt.in)
 	}
 	for h := 0; h < 0x10000; h++ {
-		f := halfToFloat32(uint16(h))
+		f := float16.Frombits(uint16(h)).Float32()
 		if f != f { // NaN
 			continue
 		}
-		require.Equal(t, uint16(h), float32ToHalf(f), "half %#x", h)
+		require.Equal(t, uint16(h), float16.Fromfloat32(f).Bits(), "half %#x", h)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/x448/float16"
 
 	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
 )
@@ -247,7 +248,7 @@ func decodeVector(t *testing.T, s string, dim int) []float64 {
 	require.Len(t, raw, dim*2)
 	out := make([]float64, dim)
 	for i := range out {
-		out[i] = float64(halfToFloat32(binary.LittleEndian.Uint16(raw[2*i:])))
+		out[i] = float64(float16.Frombits(binary.LittleEndian.Uint16(raw[2*i:])).Float32())
 	}
 	return out
 }
@@ -316,10 +317,10 @@ func TestFloat16(t *testing.T) {
 		{float32(math.Inf(-1)), 0xfc00}, {5.960464477539063e-08, 0x0001}, {0.333333333, 0x3555},
 	}
 	for _, tc := range tests {
-		require.Equal(t, tc.want, float32ToHalf(tc.in), "%g", tc.in)
+		require.Equal(t, tc.want, float16.Fromfloat32(tc.in).Bits(), "%g", tc.in)
 	}
 	for _, x := range []float32{0.1, -0.02, 0.5, 3.25, 2e-4} {
-		require.InEpsilon(t, x, halfToFloat32(float32ToHalf(x)), 1e-3)
+		require.InEpsilon(t, x, float16.Frombits(float16.Fromfloat32(x).Bits()).Float32(), 1e-3)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/x448/float16"
 )
 
 // topics is how many cluster centres the embeddings are drawn around, so
@@ -57,7 +59,7 @@ func (e *embedder) next(t int) (row []byte, vector string, err error) {
 	scale := float32(0.98+0.04*e.rng.Float64()) / norm(e.vec)
 	for i, x := range e.vec {
 		e.vec[i] = x * scale
-		binary.LittleEndian.PutUint16(e.half[2*i:], float32ToHalf(e.vec[i]))
+		binary.LittleEndian.PutUint16(e.half[2*i:], float16.Fromfloat32(e.vec[i]).Bits())
 	}
 	n := norm(e.vec)
 	for i, x := range e.vec {
@@ -90,62 +92,4 @@ func normalize(v []float32) {
 	for i := range v {
 		v[i] /= n
 	}
-}
-
-// float32ToHalf converts to IEEE 754 binary16 with round-to-nearest-even,
-// as numpy's astype(float16) does.
-func float32ToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int((b>>23)&0xff) - 127 + 15
-	mant := b & 0x7fffff
-	switch {
-	case (b>>23)&0xff == 0xff: // Inf or NaN
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	case exp >= 0x1f: // overflow
-		return sign | 0x7c00
-	case exp <= 0: // subnormal or zero
-		if exp < -10 {
-			return sign
-		}
-		mant |= 0x800000
-		shift := uint32(14 - exp)
-		h := mant >> shift
-		rem := mant & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || (rem == half && h&1 == 1) {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(exp)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++ // may carry into the exponent, which is still correct
-	}
-	return sign | uint16(h)
-}
-
-// halfToFloat32 is the inverse (tests).
-func halfToFloat32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h & 0x3ff)
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp == 0:
-		if mant == 0 {
-			return math.Float32frombits(sign)
-		}
-		f := float32(mant) / 1024 / 16384 // 2^-14 * mant/1024
-		if sign != 0 {
-			return -f
-		}
-		return f
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
 }
