@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/internal/fixtures"
 	"github.com/hybridrag/storage-proxy/proxy/proxyclient"
 	"github.com/hybridrag/storage-proxy/registry"
 )
@@ -43,7 +44,7 @@ import (
 //   - the non-LightRAG folder answers 409 corrupt_file per broken file while
 //     new namespaces in it work.
 func TestJSONFixtures(t *testing.T) {
-	root := jsonFixturesRoot(t)
+	root := fixtures.Dir(t)
 	entries, err := os.ReadDir(root)
 	require.NoError(t, err)
 	n := 0
@@ -58,29 +59,6 @@ func TestJSONFixtures(t *testing.T) {
 		})
 	}
 	require.Positive(t, n)
-}
-
-// jsonFixturesRoot is ../shared/fixtures/lightrag-real beside the module
-// root: skipped when absent, fatal when absent in CI.
-func jsonFixturesRoot(t *testing.T) string {
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "module root not found")
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures", "lightrag-real")
-	if _, err := os.Stat(fx); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("fixtures absent in CI: %s", fx)
-		}
-		t.Skip("fixtures absent: " + fx)
-	}
-	return fx
 }
 
 const fxDB = "fx"

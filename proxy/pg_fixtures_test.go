@@ -16,28 +16,9 @@ import (
 
 	"github.com/hybridrag/storage-proxy/adapters"
 	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
+	"github.com/hybridrag/storage-proxy/internal/fixtures"
 	"github.com/hybridrag/storage-proxy/proxy/proxyclient"
 )
-
-// fixturesRoot is ../shared/fixtures/lightrag-real beside the module root;
-// the test skips when it is absent.
-func fixturesRoot(t *testing.T) string {
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "module root not found")
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures", "lightrag-real")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skip("fixtures absent: " + fx)
-	}
-	return fx
-}
 
 // copyTree copies a fixture folder so the JSON adapter (which keeps a log
 // and a lock in its folder) never touches the shared fixtures.
@@ -67,7 +48,7 @@ func copyTree(t *testing.T, src, dst string) {
 // proxyclient) and reads everything back through the API: every record,
 // field, vector, node and edge equal.
 func TestFixturesIntoPostgres(t *testing.T) {
-	root := fixturesRoot(t)
+	root := fixtures.Dir(t)
 	dsn := freshDatabase(t)
 	ts := startPGServer(t, pgRegistry(dsn, [3]string{"fx", "pg", "default"}), pgServerOptions{})
 	entries, err := os.ReadDir(root)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/internal/fixtures"
 )
 
 var testNow = time.Unix(1700000000, 0)
@@ -355,7 +356,7 @@ func TestUnchangedFilesByteIdentical(t *testing.T) {
 }
 
 func TestRealFixturesFlushUnchanged(t *testing.T) {
-	root := fixturesRoot(t)
+	root := fixtures.Dir(t)
 	ctx := context.Background()
 	entries, err := os.ReadDir(root)
 	require.NoError(t, err)
@@ -378,29 +379,6 @@ func TestRealFixturesFlushUnchanged(t *testing.T) {
 			}
 		})
 	}
-}
-
-// fixturesRoot finds ../shared/fixtures/lightrag-real from the module root,
-// skipping when it is absent.
-func fixturesRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	require.NoError(tb, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("module root not found")
-		}
-		dir = parent
-	}
-	root := filepath.Join(dir, "..", "shared", "fixtures", "lightrag-real")
-	if _, err := os.Stat(root); err != nil {
-		tb.Skipf("fixtures not present at %s", root)
-	}
-	return root
 }
 
 func TestDropPersistsAtOnce(t *testing.T) {

@@ -14,30 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/internal/fixtures"
 )
-
-// fixturesDir returns ../shared/fixtures/lightrag-real beside the module
-// root, or skips the test when it is absent.
-func fixturesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures", "lightrag-real")
-	if _, err := os.Stat(fx); err != nil {
-		t.Skip("fixtures absent: " + fx)
-	}
-	return fx
-}
 
 const degenerateFolder = "wachout__AgentTest__root"
 
@@ -96,7 +74,7 @@ func independentCounts(t *testing.T, path string, kind adapters.Kind) FileReport
 type json0 = stdjson.RawMessage
 
 func TestFixturesInspectCounts(t *testing.T) {
-	fx := fixturesDir(t)
+	fx := fixtures.Dir(t)
 	dirs, err := os.ReadDir(fx)
 	require.NoError(t, err)
 	for _, d := range dirs {
@@ -127,7 +105,7 @@ func TestFixturesInspectCounts(t *testing.T) {
 }
 
 func TestFixturesReadWrite(t *testing.T) {
-	fx := fixturesDir(t)
+	fx := fixtures.Dir(t)
 	dirs, err := os.ReadDir(fx)
 	require.NoError(t, err)
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/bench/dataset"
+	"github.com/hybridrag/storage-proxy/internal/fixtures"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -199,7 +200,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestInspectRealFolders(t *testing.T) {
-	root := fixturesDir(t)
+	root := fixtures.Dir(t)
 	entries, err := os.ReadDir(root)
 	require.NoError(t, err)
 	for _, e := range entries {
@@ -216,28 +217,6 @@ func TestInspectRealFolders(t *testing.T) {
 			require.Equal(t, 0, code, errOut)
 		})
 	}
-}
-
-// fixturesDir finds ../shared/fixtures/lightrag-real beside the module root.
-func fixturesDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", "lightrag-real")
-	if _, err := os.Stat(p); err != nil {
-		t.Skip("real LightRAG fixtures not present")
-	}
-	return p
 }
 
 func TestGenVersionAndSizes(t *testing.T) {
