@@ -50,6 +50,9 @@ type VectorQuery struct {
 	Vector    []float32
 	TopK      int
 	Threshold float32
+	// Exact asks for the exact answer where a backend would otherwise use an
+	// approximate index (a migration's verification compares answers).
+	Exact bool
 }
 
 // VectorMatch is one query result.

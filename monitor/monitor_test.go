@@ -170,9 +170,9 @@ func TestStatusJSONShape(t *testing.T) {
 	}, big["files"])
 	require.NotContains(t, big, "postgres")
 	require.Equal(t, []string{CodeFileOverThreshold, CodeFileOverThreshold, CodeTotalOverThreshold}, codes(sts[0].Warnings))
-	require.Equal(t, "proxy backend set big --postgres 'postgres://USER:PASSWORD@HOST:5432/DBNAME'", sts[0].Warnings[0].Command)
+	require.Equal(t, "proxy migrate big --to postgres --dsn 'postgres://USER:PASSWORD@HOST:5432/DBNAME'", sts[0].Warnings[0].Command)
 	require.Contains(t, sts[0].Warnings[2].Message, "strongly recommended")
-	require.Contains(t, sts[0].Warnings[2].Message, "curl -X PUT http://127.0.0.1:9621/v1/databases/big/backend")
+	require.Contains(t, sts[0].Warnings[2].Message, "curl -X POST http://127.0.0.1:9621/v1/databases/big/migration")
 
 	pg := got[1]
 	require.Equal(t, "postgres", pg["backend"])
@@ -207,7 +207,7 @@ func TestStatusTable(t *testing.T) {
 	require.Contains(t, colored.String(), "\x1b[31m")
 	for _, want := range []string{"database big  (json, healthy)", "kv_store_text_chunks.json  600.0 MB            over 500.0 MB",
 		"total                      600.0 MB of 2.0 GB", "WARNING file_over_threshold: database big: file kv_store_text_chunks.json is 600.0 MB",
-		"run: proxy backend set big --postgres", "database empty  (json, healthy)", "(no LightRAG files yet)",
+		"run: proxy migrate big --to postgres --dsn", "database empty  (json, healthy)", "(no LightRAG files yet)",
 		"database pgdown  (postgres, UNHEALTHY)", "postgres: not connected: connection refused",
 		"thresholds: file 500.0 MB, total 2.0 GB, check every 60s, rate drop 50%"} {
 		require.Contains(t, out, want)
@@ -229,13 +229,13 @@ func TestMonitorSizeWarnings(t *testing.T) {
 	require.Equal(t, []string{CodeFileOverThreshold}, codes(got))
 	require.Equal(t, "database big: file kv_store_text_chunks.json is 600.0 MB, over the per-file threshold of 500.0 MB. "+
 		"JSON storage holds every file in memory and rewrites it whole on each flush; consider moving this database to PostgreSQL. "+
-		"Run: proxy backend set big --postgres 'postgres://USER:PASSWORD@HOST:5432/DBNAME' (or, against the running proxy: "+
-		`curl -X PUT http://127.0.0.1:8080/v1/databases/big/backend -H 'Content-Type: application/json' -d '{"backend":"postgres","dsn":"postgres://USER:PASSWORD@HOST:5432/DBNAME"}'). `+
+		"Run: proxy migrate big --to postgres --dsn 'postgres://USER:PASSWORD@HOST:5432/DBNAME' (or, against the running proxy: "+
+		`curl -X POST http://127.0.0.1:8080/v1/databases/big/migration -H 'Content-Type: application/json' -d '{"to":"postgres","dsn":"postgres://USER:PASSWORD@HOST:5432/DBNAME"}'). `+
 		"The DSN names a PostgreSQL database with the pgvector extension.", got[0].Message)
 	logs := f.logs.String()
 	require.Contains(t, logs, "level=WARN")
 	require.Contains(t, logs, "db=big")
-	require.Contains(t, logs, `curl="curl -X PUT http://127.0.0.1:8080/v1/databases/big/backend`)
+	require.Contains(t, logs, `curl="curl -X POST http://127.0.0.1:8080/v1/databases/big/migration`)
 
 	// Not repeated at the next intervals, even with a little growth.
 	f.clock.Add(time.Minute)

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
-// BackendPostgres is the registry's backend type for PostgreSQL databases.
+// BackendPostgres is the registry's backend type for PostgreSQL databases:
+// the default of Collector.ServerStats for callers without a catalog.
 const BackendPostgres = "postgres"
 
 // DefaultPostgresTimeout bounds the PostgreSQL part of one database's status,
@@ -36,6 +38,9 @@ type Status struct {
 	Thresholds registry.Thresholds `json:"thresholds"`
 	Warnings   []Warning           `json:"warnings"`
 	Postgres   *PostgresStatus     `json:"postgres,omitempty"`
+	// Migration is the database's running (or last) migration in this
+	// proxy: phase, progress and ETA (spec US4-2).
+	Migration *migration.Progress `json:"migration,omitempty"`
 }
 
 // File is one LightRAG file of a JSON database.
@@ -96,6 +101,10 @@ type Collector struct {
 	// inspectable.
 	Postgres        InspectorFor
 	PostgresTimeout time.Duration // default DefaultPostgresTimeout
+	// ServerStats reports whether a backend type reports server statistics
+	// (its status has the server part, through Postgres, instead of files):
+	// backends.Catalog.HasStats. Nil: only BackendPostgres does.
+	ServerStats func(backendType string) bool
 	// ProxyURL is the base URL put in curl commands (default
 	// http://127.0.0.1:8080).
 	ProxyURL string
@@ -139,7 +148,7 @@ func (c Collector) database(ctx context.Context, reg *registry.Registry, name st
 	th := reg.ThresholdsFor(name)
 	st := Status{Name: name, Backend: db.BackendType(), Healthy: true, Files: []File{}, Thresholds: th,
 		Warnings: []Warning{}, TotalHuman: Human(0)}
-	if st.Backend == BackendPostgres {
+	if c.serverStats(st.Backend) {
 		st.Postgres = c.postgres(ctx, name, db)
 		if !st.Postgres.Connected {
 			st.Healthy = false
@@ -183,6 +192,13 @@ func (c Collector) database(ctx context.Context, reg *registry.Registry, name st
 		st.Warnings = append(st.Warnings, f.w)
 	}
 	return st, found
+}
+
+func (c Collector) serverStats(backendType string) bool {
+	if c.ServerStats != nil {
+		return c.ServerStats(backendType)
+	}
+	return backendType == BackendPostgres
 }
 
 func (c Collector) postgres(ctx context.Context, name string, db registry.Database) *PostgresStatus {

@@ -12,17 +12,19 @@ const DefaultProxyURL = "http://127.0.0.1:8080"
 // dsnPlaceholder stands for the user's connection string in commands.
 const dsnPlaceholder = "postgres://USER:PASSWORD@HOST:5432/DBNAME"
 
-// MigrateCommand is the CLI command that moves database db to PostgreSQL.
+// MigrateCommand is the CLI command that moves database db, data and all,
+// to PostgreSQL (it runs inside a proxy that serves the registry).
 func MigrateCommand(db string) string {
-	return fmt.Sprintf("proxy backend set %s --postgres '%s'", db, dsnPlaceholder)
+	return fmt.Sprintf("proxy migrate %s --to postgres --dsn '%s'", db, dsnPlaceholder)
 }
 
-// MigrateCurl is the same through the admin API of a running proxy.
+// MigrateCurl is the same through the admin API of a running proxy; GET on
+// the same path follows it.
 func MigrateCurl(proxyURL, db string) string {
 	if proxyURL == "" {
 		proxyURL = DefaultProxyURL
 	}
-	return fmt.Sprintf(`curl -X PUT %s/v1/databases/%s/backend -H 'Content-Type: application/json' -d '{"backend":"postgres","dsn":"%s"}'`,
+	return fmt.Sprintf(`curl -X POST %s/v1/databases/%s/migration -H 'Content-Type: application/json' -d '{"to":"postgres","dsn":"%s"}'`,
 		strings.TrimRight(proxyURL, "/"), db, dsnPlaceholder)
 }
 

@@ -83,9 +83,8 @@ func (s *Server) putDatabase(c echo.Context) error {
 	if def, ok := s.router.registry().Backends[entry.Backend]; ok { // a named backend (backends.go)
 		entry.Resolved = def
 	}
-	if _, ok := s.cfg.Openers[entry.BackendType()]; !ok {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "use a backend this proxy supports",
-			"backend %q is not supported by this proxy", entry.BackendType())
+	if _, err := s.cfg.Backends.For(entry); err != nil {
+		return err
 	}
 	err := registry.Update(s.cfg.RegistryPath, func(r *registry.Registry) error {
 		r.Databases[name] = entry

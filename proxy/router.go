@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -21,7 +22,7 @@ import (
 type router struct {
 	path     string
 	dataDir  string
-	openers  map[string]Opener
+	catalog  *backends.Catalog
 	interval time.Duration
 	log      *slog.Logger
 
@@ -65,7 +66,7 @@ func newHandle(name string, entry registry.Database) *dbHandle {
 }
 
 func newRouter(cfg Config, log *slog.Logger) (*router, error) {
-	r := &router{path: cfg.RegistryPath, dataDir: cfg.DataDir, openers: cfg.Openers,
+	r := &router{path: cfg.RegistryPath, dataDir: cfg.DataDir, catalog: cfg.Backends,
 		interval: cfg.ReloadInterval, log: log, dbs: map[string]*dbHandle{}, old: map[string]*dbHandle{}}
 	if _, err := os.Stat(r.path); errors.Is(err, os.ErrNotExist) {
 		// Write the default registry so the user sees (and can edit) it.
@@ -82,7 +83,7 @@ func newRouter(cfg Config, log *slog.Logger) (*router, error) {
 		return nil, err
 	}
 	for _, name := range reg.Names() {
-		if _, ok := r.openers[reg.Databases[name].BackendType()]; !ok {
+		if _, ok := r.catalog.Get(reg.Databases[name].BackendType()); !ok {
 			return nil, fmt.Errorf("registry %s: database %s: no opener for backend %q", r.path, name, reg.Databases[name].BackendType())
 		}
 	}
@@ -262,12 +263,12 @@ func (r *router) open(ctx context.Context, h *dbHandle) error {
 			return ctx.Err()
 		}
 	}
-	opener, ok := r.openers[h.entry.BackendType()]
-	if !ok {
+	desc, ok := r.catalog.Get(h.entry.BackendType())
+	if !ok || desc.Open == nil {
 		return newAPIError(http.StatusServiceUnavailable, "backend_unavailable",
 			"use a backend this proxy build supports", "database %q: no opener for backend %q", h.name, h.entry.BackendType())
 	}
-	b, err := opener(ctx, h.name, h.entry, r.dataDir)
+	b, err := desc.Open(ctx, h.name, h.entry, r.dataDir)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", h.name, err)
 	}

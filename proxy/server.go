@@ -18,9 +18,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/backends"
+	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/monitor"
-	"github.com/hybridrag/storage-proxy/registry"
 )
 
 // Log keys.
@@ -36,9 +36,8 @@ const (
 	shutdownTimeout       = 30 * time.Second
 )
 
-// Opener opens a database's backend from its registry entry (the CLI passes
-// {"json": ...}).
-type Opener func(ctx context.Context, name string, db registry.Database, dataDir string) (adapters.Backend, error)
+// Opener opens a database's backend from its registry entry.
+type Opener = backends.Opener
 
 // Config configures a Server.
 type Config struct {
@@ -46,9 +45,16 @@ type Config struct {
 	DataDir      string
 	// Token, when set, is required as "Authorization: Bearer <Token>" on
 	// every route except /healthz and /readyz.
-	Token          string
-	MaxBodyBytes   int64 // default 64 MiB
-	Logger         *slog.Logger
+	Token        string
+	MaxBodyBytes int64 // default 64 MiB
+	Logger       *slog.Logger
+	// Backends is the catalog of backend types this proxy serves (package
+	// backends): how each opens, checks and switches. Nil: the catalog
+	// built from Openers.
+	Backends *backends.Catalog
+	// Openers, when Backends is nil, selects the types served and replaces
+	// how each opens (tests wrap or fake adapters); the rest of each type's
+	// description comes from backends.Default.
 	Openers        map[string]Opener
 	ReloadInterval time.Duration // registry poll, default 2s
 	Version        string
@@ -74,6 +80,8 @@ type Server struct {
 	stop   context.CancelFunc
 	tel    *serverTelemetry // nil when telemetry is off
 	mon    *monitor.Monitor // nil when the monitor is off
+	// migrations runs the databases' migrations (migration_admin.go).
+	migrations *migration.Manager
 }
 
 // NewServer loads the registry (writing the default one when the file is
@@ -82,8 +90,11 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.RegistryPath == "" {
 		return nil, errors.New("new server: RegistryPath is required")
 	}
-	if len(cfg.Openers) == 0 {
-		return nil, errors.New("new server: no backend openers configured")
+	if cfg.Backends == nil {
+		if len(cfg.Openers) == 0 {
+			return nil, errors.New("new server: no backend catalog configured")
+		}
+		cfg.Backends = backends.Default(cfg.Logger).WithOpeners(cfg.Openers)
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -106,6 +117,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s.mon = s.newMonitor()
+	s.migrations = s.newMigrations()
 	if cfg.Token != "" {
 		s.token = []byte(cfg.Token)
 	}
@@ -157,6 +169,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close flushes and closes every open backend. Requests after Close get 503.
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
+	// A cancelled migration leaves maintenance and resumes when run again.
+	s.migrations.Shutdown()
 	if err := s.router.closeAll(ctx); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
@@ -190,6 +204,11 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/v1/databases/:db/status", s.databaseStatus)
 
 	e.POST("/v1/provision/docker", s.provisionDocker)
+
+	e.POST("/v1/databases/:db/migration", s.startMigration)
+	e.GET("/v1/databases/:db/migration", s.getMigration)
+	e.DELETE("/v1/databases/:db/migration", s.cancelMigration)
+	e.POST("/v1/databases/:db/migration/verify", s.verifyMigration)
 
 	e.GET("/v1/databases", s.listDatabases)
 	e.GET("/v1/databases/:db", s.getDatabase)

@@ -61,6 +61,7 @@ var errNoStats = noStatsError{}
 // withLive adds the monitor's live warnings (ingestion rate) to a status
 // built from the file system.
 func (s *Server) withLive(st monitor.Status) monitor.Status {
+	st.Migration = s.migrationProgress(st.Name)
 	if s.mon == nil {
 		return st
 	}

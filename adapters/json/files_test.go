@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 func TestListFolder(t *testing.T) {
@@ -26,9 +27,9 @@ func TestListFolder(t *testing.T) {
 		{Name: "kv_store_x_doc_status.json", Kind: adapters.KindDocStatus, Namespace: "x_doc_status", Bytes: 2},
 		{Name: "vdb_entities.json", Kind: adapters.KindVector, Namespace: "entities", Bytes: 2},
 	}, got)
-	require.Equal(t, "kv_store_a.json", kvFileName("a"))
-	require.Equal(t, "vdb_a.json", vectorFileName("a"))
-	require.Equal(t, "graph_a.graphml", graphFileName("a"))
+	require.Equal(t, "kv_store_a.json", lightragfile.KVFileName("a"))
+	require.Equal(t, "vdb_a.json", lightragfile.VectorFileName("a"))
+	require.Equal(t, "graph_a.graphml", lightragfile.GraphFileName("a"))
 
 	got, err = listFolder(filepath.Join(dir, "missing"))
 	require.NoError(t, err)

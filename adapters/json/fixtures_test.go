@@ -15,6 +15,7 @@ import (
 
 	"github.com/hybridrag/storage-proxy/adapters"
 	"github.com/hybridrag/storage-proxy/internal/fixtures"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 const degenerateFolder = "wachout__AgentTest__root"
@@ -161,7 +162,7 @@ func fixtureReadWrite(ctx context.Context, t *testing.T, fx string, d os.DirEntr
 				}
 				require.NoError(t, err, path)
 				require.NoError(t, writeVectorFile(&out, vd))
-				again, err := scanVector(ctx, newBytesScanner(out.Bytes(), f.Name), f.Name)
+				again, err := scanVector(ctx, lightragfile.NewBytesScanner(out.Bytes(), f.Name), f.Name)
 				require.NoError(t, err, path)
 				require.Equal(t, vd, again, path)
 			case adapters.KindGraph:

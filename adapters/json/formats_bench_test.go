@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	stdjson "encoding/json"
 	"fmt"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -93,7 +94,7 @@ func genGraphFile(tb testing.TB, dir string, mb int) string {
 	for i := range names {
 		names[i] = fmt.Sprintf("ENTITY %d %s", i, benchText(r, 10))
 		desc, _ := stdjson.Marshal(benchText(r, 300))
-		g.putNode(names[i], props("entity_id", string(jsonString(names[i])), "entity_type", `"person"`, "description", string(desc),
+		g.putNode(names[i], props("entity_id", string(lightragfile.JSONString(names[i])), "entity_type", `"person"`, "description", string(desc),
 			"source_id", `"chunk-`+md5hex(names[i])+`<SEP>chunk-`+md5hex(names[i]+"x")+`"`, "file_path", `"docs/book.txt"`, "created_at", "1735689600"))
 	}
 	for i := 0; i < n*3/2; i++ {

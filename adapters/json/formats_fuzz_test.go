@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 // Each fuzz target checks that a reader never panics, fails only with a
@@ -33,7 +34,7 @@ func FuzzReadKVFile(f *testing.F) {
 		if cache {
 			name = "kv_store_llm_response_cache.json"
 		}
-		d, err := scanKV(context.Background(), newBytesScanner([]byte(in), name), name)
+		d, err := scanKV(context.Background(), lightragfile.NewBytesScanner([]byte(in), name), name)
 		if err != nil {
 			requireFuzzErr(t, err)
 			return
@@ -44,7 +45,7 @@ func FuzzReadKVFile(f *testing.F) {
 		}
 		var buf bytes.Buffer
 		require.NoError(t, writeKVFile(&buf, d))
-		again, err := scanKV(context.Background(), newBytesScanner(buf.Bytes(), name), name)
+		again, err := scanKV(context.Background(), lightragfile.NewBytesScanner(buf.Bytes(), name), name)
 		require.NoError(t, err, buf.String())
 		require.Equal(t, orderedKV(d), orderedKV(again))
 		var buf2 bytes.Buffer
@@ -64,14 +65,14 @@ func FuzzReadVectorFile(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		d, err := scanVector(context.Background(), newBytesScanner([]byte(in), "vdb_x.json"), "vdb_x.json")
+		d, err := scanVector(context.Background(), lightragfile.NewBytesScanner([]byte(in), "vdb_x.json"), "vdb_x.json")
 		if err != nil {
 			requireFuzzErr(t, err)
 			return
 		}
 		var buf bytes.Buffer
 		require.NoError(t, writeVectorFile(&buf, d))
-		again, err := scanVector(context.Background(), newBytesScanner(buf.Bytes(), "vdb_x.json"), "vdb_x.json")
+		again, err := scanVector(context.Background(), lightragfile.NewBytesScanner(buf.Bytes(), "vdb_x.json"), "vdb_x.json")
 		require.NoError(t, err, buf.String())
 		require.Equal(t, d.ids, again.ids)
 		require.Equal(t, len(d.matrix), len(again.matrix))

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 // readGraphFile loads graph_<ns>.graphml as networkx.read_graphml does:
@@ -64,8 +64,8 @@ type graphParser struct {
 func parseGraph(ctx context.Context, r io.Reader, name string) (*graphData, error) {
 	p := &graphParser{name: name, g: newGraphData(), keyOf: map[string]int{}}
 	p.g.header.edgeDefault = ""
-	x := newXMLScanner(r)
-	x.skipBOM()
+	x := lightragfile.NewXMLScanner(r)
+	x.SkipBOM()
 	var stack []string
 	firstChild, leadingSpace, rootDone := true, false, false
 	for n := 0; ; n++ {
@@ -74,28 +74,28 @@ func parseGraph(ctx context.Context, r io.Reader, name string) (*graphData, erro
 				return nil, err
 			}
 		}
-		if err := x.next(); err != nil {
+		if err := x.Next(); err != nil {
 			return nil, xmlError(name, err)
 		}
-		switch x.kind {
-		case xmlEOF:
+		switch x.Kind {
+		case lightragfile.XMLEOF:
 			if len(stack) != 0 {
-				return nil, corruptError(name, "not well-formed XML: the file ends inside <"+stack[len(stack)-1]+">")
+				return nil, lightragfile.CorruptError(name, "not well-formed XML: the file ends inside <"+stack[len(stack)-1]+">")
 			}
 			if !p.sawGraph {
-				return nil, corruptError(name, "no <graph> element, want a GraphML file written by networkx")
+				return nil, lightragfile.CorruptError(name, "no <graph> element, want a GraphML file written by networkx")
 			}
 			if p.g.header.edgeDefault == "directed" && !p.lightRAGKeys() {
-				return nil, corruptError(name, `the graph is directed (edgedefault="directed") and has none of LightRAG's attributes `+
+				return nil, lightragfile.CorruptError(name, `the graph is directed (edgedefault="directed") and has none of LightRAG's attributes `+
 					`(entity_id, entity_type, description, source_id, weight, keywords); LightRAG writes undirected graphs`)
 			}
 			if len(p.g.header.props) == 0 {
 				p.g.header.props = nil
 			}
 			return p.g, nil
-		case xmlStart:
+		case lightragfile.XMLStart:
 			depth := len(stack)
-			if p.elem != "" && !p.inData && depth == dataDepth(p.elem) && string(x.name) == "data" && !x.selfClose {
+			if p.elem != "" && !p.inData && depth == dataDepth(p.elem) && string(x.Name) == "data" && !x.SelfClose {
 				// Hot path: <data key=".."> without building an xml.StartElement.
 				if err := p.startData(x); err != nil {
 					return nil, err
@@ -104,9 +104,9 @@ func parseGraph(ctx context.Context, r io.Reader, name string) (*graphData, erro
 				continue
 			}
 			if depth == 0 && rootDone {
-				return nil, corruptError(name, fmt.Sprintf("not well-formed XML: a second root element <%s> (line %d)", x.name, x.line))
+				return nil, lightragfile.CorruptError(name, fmt.Sprintf("not well-formed XML: a second root element <%s> (line %d)", x.Name, x.Line))
 			}
-			t, err := x.startElement()
+			t, err := x.StartElement()
 			if err != nil {
 				return nil, xmlError(name, err)
 			}
@@ -118,73 +118,51 @@ func parseGraph(ctx context.Context, r io.Reader, name string) (*graphData, erro
 			if err := p.start(t, depth, stack); err != nil {
 				return nil, err
 			}
-			if x.selfClose {
+			if x.SelfClose {
 				stack = stack[:len(stack)-1]
 				if err := p.end(t.Name.Local, len(stack)); err != nil {
 					return nil, err
 				}
 			}
-		case xmlEnd:
-			if len(stack) == 0 || stack[len(stack)-1] != string(x.name) {
-				return nil, corruptError(name, fmt.Sprintf("not well-formed XML: unexpected </%s> (line %d)", x.name, x.line))
+		case lightragfile.XMLEnd:
+			if len(stack) == 0 || stack[len(stack)-1] != string(x.Name) {
+				return nil, lightragfile.CorruptError(name, fmt.Sprintf("not well-formed XML: unexpected </%s> (line %d)", x.Name, x.Line))
 			}
 			stack = stack[:len(stack)-1]
 			if len(stack) == 0 {
 				rootDone = true
 			}
-			if err := p.end(string(x.name), len(stack)); err != nil {
+			if err := p.end(string(x.Name), len(stack)); err != nil {
 				return nil, err
 			}
-		case xmlText:
-			if len(stack) == 1 && firstChild && bytes.IndexByte(x.text, '\n') >= 0 {
+		case lightragfile.XMLText:
+			if len(stack) == 1 && firstChild && bytes.IndexByte(x.Text, '\n') >= 0 {
 				leadingSpace = true
 			}
 			if p.inData && len(stack) > 0 && stack[len(stack)-1] == "data" || p.inData && len(stack) > 0 && stack[len(stack)-1] == "default" {
 				var err error
-				if x.cdata {
-					p.dataText, err = decodeCDATA(p.dataText, x.text)
+				if x.CDATA {
+					p.dataText, err = lightragfile.DecodeCDATA(p.dataText, x.Text)
 				} else {
-					p.dataText, err = decodeXML(p.dataText, x.text, false)
+					p.dataText, err = lightragfile.DecodeXML(p.dataText, x.Text, false)
 				}
 				if err != nil {
 					return nil, xmlError(name, err)
 				}
-			} else if len(stack) == 0 && len(bytes.TrimSpace(x.text)) > 0 && !x.cdata {
-				return nil, corruptError(name, fmt.Sprintf("not well-formed XML: text outside the root element (line %d)", x.line))
+			} else if len(stack) == 0 && len(bytes.TrimSpace(x.Text)) > 0 && !x.CDATA {
+				return nil, lightragfile.CorruptError(name, fmt.Sprintf("not well-formed XML: text outside the root element (line %d)", x.Line))
 			}
 		}
 	}
-}
-
-// decodeCDATA appends CDATA content with line ends normalised.
-func decodeCDATA(dst, raw []byte) ([]byte, error) {
-	if !utf8.Valid(raw) {
-		return dst, fmt.Errorf("%w: invalid UTF-8", errXMLSyntax)
-	}
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		switch {
-		case c == '\r':
-			if i+1 < len(raw) && raw[i+1] == '\n' {
-				i++
-			}
-			dst = append(dst, '\n')
-		case c < 0x20 && c != '\n' && c != '\t':
-			return dst, fmt.Errorf("%w: control character 0x%02x", errXMLSyntax, c)
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst, nil
 }
 
 // xmlError turns a tokenizer error into a corrupt_file error, or keeps an
 // I/O error as it is.
 func xmlError(name string, err error) error {
-	if !errors.Is(err, errXMLSyntax) {
+	if !errors.Is(err, lightragfile.ErrXMLSyntax) {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
-	return corruptError(name, "not well-formed XML: "+strings.TrimPrefix(err.Error(), errXMLSyntax.Error()+": "))
+	return lightragfile.CorruptError(name, "not well-formed XML: "+strings.TrimPrefix(err.Error(), lightragfile.ErrXMLSyntax.Error()+": "))
 }
 
 func attr(t xml.StartElement, name string) (string, bool) {
@@ -201,7 +179,7 @@ func (p *graphParser) start(t xml.StartElement, depth int, stack []string) error
 	switch {
 	case depth == 0:
 		if name != "graphml" {
-			return corruptError(p.name, fmt.Sprintf("root element is <%s>, want <graphml>", name))
+			return lightragfile.CorruptError(p.name, fmt.Sprintf("root element is <%s>, want <graphml>", name))
 		}
 	case depth == 1 && name == "key":
 		return p.key(t)
@@ -209,12 +187,12 @@ func (p *graphParser) start(t xml.StartElement, depth int, stack []string) error
 		p.inData, p.dataText = true, p.dataText[:0]
 	case depth == 1 && name == "graph":
 		if p.sawGraph {
-			return corruptError(p.name, "more than one <graph> element; LightRAG writes one")
+			return lightragfile.CorruptError(p.name, "more than one <graph> element; LightRAG writes one")
 		}
 		p.sawGraph = true
 		ed, _ := attr(t, "edgedefault")
 		if ed != "" && ed != "directed" && ed != "undirected" {
-			return corruptError(p.name, fmt.Sprintf("edgedefault is %q, want \"undirected\"", ed))
+			return lightragfile.CorruptError(p.name, fmt.Sprintf("edgedefault is %q, want \"undirected\"", ed))
 		}
 		if ed == "" {
 			ed = "undirected" // networkx's default when the attribute is absent
@@ -226,24 +204,24 @@ func (p *graphParser) start(t xml.StartElement, depth int, stack []string) error
 	case depth == 2 && stack[1] == "graph" && name == "node":
 		id, ok := attr(t, "id")
 		if !ok {
-			return corruptError(p.name, "a <node> has no id attribute")
+			return lightragfile.CorruptError(p.name, "a <node> has no id attribute")
 		}
 		p.elem, p.nodeID, p.props = "node", id, adapters.Props{}
 	case depth == 2 && stack[1] == "graph" && name == "edge":
 		src, ok1 := attr(t, "source")
 		tgt, ok2 := attr(t, "target")
 		if !ok1 || !ok2 {
-			return corruptError(p.name, "an <edge> lacks its source or target attribute")
+			return lightragfile.CorruptError(p.name, "an <edge> lacks its source or target attribute")
 		}
 		if d, ok := attr(t, "directed"); ok && d == "true" && p.g.header.edgeDefault == "undirected" {
-			return corruptError(p.name, fmt.Sprintf("edge %q-%q is directed=\"true\" in an undirected graph", src, tgt))
+			return lightragfile.CorruptError(p.name, fmt.Sprintf("edge %q-%q is directed=\"true\" in an undirected graph", src, tgt))
 		}
 		p.elem, p.src, p.tgt, p.props = "edge", src, tgt, adapters.Props{}
 		p.edgeID, p.hasEdgeID = attr(t, "id")
 	case name == "data" && p.elem != "" && depth == dataDepth(p.elem):
 		key, ok := attr(t, "key")
 		if !ok {
-			return corruptError(p.name, "a <data> element has no key attribute")
+			return lightragfile.CorruptError(p.name, "a <data> element has no key attribute")
 		}
 		p.inData, p.dataKey, p.dataText, p.dataHasSub = true, key, p.dataText[:0], false
 	case p.inData:
@@ -253,10 +231,10 @@ func (p *graphParser) start(t xml.StartElement, depth int, stack []string) error
 }
 
 // startData begins a <data> element read by the hot path.
-func (p *graphParser) startData(x *xmlScanner) error {
+func (p *graphParser) startData(x *lightragfile.XMLScanner) error {
 	var key []byte
 	found := false
-	err := eachAttr(x.attrs, func(name, val []byte) error {
+	err := lightragfile.EachAttr(x.Attrs, func(name, val []byte) error {
 		if string(name) != "key" {
 			return nil
 		}
@@ -266,14 +244,14 @@ func (p *graphParser) startData(x *xmlScanner) error {
 			return nil
 		}
 		var err error
-		key, err = decodeXML(nil, val, true)
+		key, err = lightragfile.DecodeXML(nil, val, true)
 		return err
 	})
 	if err != nil {
 		return xmlError(p.name, err)
 	}
 	if !found {
-		return corruptError(p.name, "a <data> element has no key attribute")
+		return lightragfile.CorruptError(p.name, "a <data> element has no key attribute")
 	}
 	if p.dataKey != string(key) {
 		p.dataKey = string(key)
@@ -311,10 +289,10 @@ func (p *graphParser) key(t xml.StartElement) error {
 		}
 	}
 	if k.name == "" {
-		return corruptError(p.name, fmt.Sprintf("<key id=%q> has no attr.name", k.id))
+		return lightragfile.CorruptError(p.name, fmt.Sprintf("<key id=%q> has no attr.name", k.id))
 	}
-	if k.typ != "" && typeFamily(k.typ) == "" {
-		return corruptError(p.name, fmt.Sprintf("<key id=%q> has attr.type %q, want string, long, int, double, float or boolean", k.id, k.typ))
+	if k.typ != "" && lightragfile.TypeFamily(k.typ) == "" {
+		return lightragfile.CorruptError(p.name, fmt.Sprintf("<key id=%q> has attr.type %q, want string, long, int, double, float or boolean", k.id, k.typ))
 	}
 	p.keyOf[k.id] = len(p.g.keys)
 	p.g.keys = append(p.g.keys, k)
@@ -331,15 +309,15 @@ func (p *graphParser) end(name string, depth int) error {
 		p.inData = false
 		idx, ok := p.keyOf[p.dataKey]
 		if !ok {
-			return corruptError(p.name, fmt.Sprintf("<data key=%q> refers to an undeclared key", p.dataKey))
+			return lightragfile.CorruptError(p.name, fmt.Sprintf("<data key=%q> refers to an undeclared key", p.dataKey))
 		}
 		if p.dataHasSub || len(p.dataText) == 0 {
 			return nil // networkx drops empty and structured data
 		}
 		k := p.g.keys[idx]
-		if typeFamily(k.typ) == "string" {
+		if lightragfile.TypeFamily(k.typ) == "string" {
 			// The common case: encode straight into the arena.
-			p.scratch = appendJSONString(p.scratch[:0], p.dataText)
+			p.scratch = lightragfile.AppendJSONString(p.scratch[:0], p.dataText)
 			v := stdjson.RawMessage(p.ar.copy(p.scratch))
 			if _, dup := p.props[k.name]; !dup {
 				p.order = append(p.order, k.name)
@@ -347,9 +325,9 @@ func (p *graphParser) end(name string, depth int) error {
 			p.props[k.name] = v
 			return nil
 		}
-		v, err := graphValue(k.typ, string(p.dataText))
+		v, err := lightragfile.GraphValue(k.typ, string(p.dataText))
 		if err != nil {
-			return corruptError(p.name, fmt.Sprintf("%s: %s value %q is not a %s: %v", p.where(), k.name, truncateStr(string(p.dataText)), k.typ, err))
+			return lightragfile.CorruptError(p.name, fmt.Sprintf("%s: %s value %q is not a %s: %v", p.where(), k.name, truncateStr(string(p.dataText)), k.typ, err))
 		}
 		if _, dup := p.props[k.name]; !dup {
 			p.order = append(p.order, k.name)
@@ -363,7 +341,7 @@ func (p *graphParser) end(name string, depth int) error {
 		p.props = nil
 	case name == "edge" && depth == 2 && p.elem == "edge":
 		if p.hasEdgeID && p.edgeID != "" {
-			p.props["id"] = jsonString(p.edgeID)
+			p.props["id"] = lightragfile.JSONString(p.edgeID)
 		}
 		p.addEdge()
 		p.order = nil
@@ -417,128 +395,6 @@ func truncateStr(s string) string {
 		return s[:40] + "..."
 	}
 	return s
-}
-
-// typeFamily maps a GraphML attr.type to string, int, float or bool ("" for
-// a type networkx does not know).
-func typeFamily(typ string) string {
-	switch typ {
-	case "", "string":
-		return "string"
-	case "long", "int", "integer":
-		return "int"
-	case "double", "float":
-		return "float"
-	case "boolean":
-		return "bool"
-	}
-	return ""
-}
-
-// graphValue converts <data> text by its key type into a raw JSON scalar.
-func graphValue(typ, text string) (stdjson.RawMessage, error) {
-	switch typeFamily(typ) {
-	case "int":
-		var n big.Int
-		if _, ok := n.SetString(strings.TrimSpace(text), 10); !ok {
-			return nil, errors.New("want an integer")
-		}
-		return stdjson.RawMessage(n.String()), nil
-	case "float":
-		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		if err != nil {
-			var ne *strconv.NumError
-			if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
-				return jsonString(strconv.FormatFloat(f, 'g', -1, 64)), nil
-			}
-			return nil, errors.New("want a number")
-		}
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			// JSON has no NaN or Infinity: keep Python's spelling as a string.
-			return jsonString(pyFloatRepr(f)), nil
-		}
-		return stdjson.RawMessage(pyFloatRepr(f)), nil
-	case "bool":
-		switch strings.ToLower(text) {
-		case "true", "1":
-			return stdjson.RawMessage("true"), nil
-		case "false", "0":
-			return stdjson.RawMessage("false"), nil
-		}
-		return nil, errors.New("want true or false")
-	}
-	return jsonString(text), nil
-}
-
-// pyFloatRepr formats like Python's repr(float): shortest round-trip
-// digits, always a '.' or an exponent, exponent form below 1e-4 and from 1e16.
-func pyFloatRepr(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
-	if f != 0 && (exp < -4 || exp >= 16) {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
-	}
-	return s
-}
-
-// jsonString encodes s as a JSON string without HTML escaping.
-func jsonString(s string) stdjson.RawMessage {
-	return appendJSONString(make([]byte, 0, len(s)+2), []byte(s))
-}
-
-// appendJSONString appends s as a JSON string, without HTML escaping.
-func appendJSONString(b []byte, s []byte) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
-			j := i + 1
-			for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '"' && s[j] != '\\' {
-				j++
-			}
-			b = append(b, s[i:j]...)
-			i = j
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, "\uFFFD"...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // ---- writer ----
@@ -600,11 +456,11 @@ func (gw *graphWriter) resolve(scope, name string, v []byte) (int, string) {
 		if k.name != name || (k.forWhat != scope && k.forWhat != "all" && k.forWhat != "") {
 			continue
 		}
-		if typeFamily(k.typ) == want {
+		if lightragfile.TypeFamily(k.typ) == want {
 			pick = i
 			break
 		}
-		if pick < 0 && convertible(kind, v, typeFamily(k.typ)) {
+		if pick < 0 && convertible(kind, v, lightragfile.TypeFamily(k.typ)) {
 			pick = i
 		}
 	}
@@ -621,7 +477,7 @@ func (gw *graphWriter) resolve(scope, name string, v []byte) (int, string) {
 		pick = len(gw.keys) - 1
 	}
 	gw.chosen[ck] = pick
-	return pick, typeFamily(gw.keys[pick].typ)
+	return pick, lightragfile.TypeFamily(gw.keys[pick].typ)
 }
 
 func isIntegral(v []byte) bool {
@@ -666,13 +522,13 @@ func dataText(v []byte, fam string) (string, error) {
 			var s string
 			_ = stdjson.Unmarshal(v, &s)
 			f, _ := strconv.ParseFloat(s, 64)
-			return pyFloatRepr(f), nil
+			return lightragfile.PyFloatRepr(f), nil
 		}
 		f, err := strconv.ParseFloat(string(v), 64)
 		if err != nil {
 			return string(v), nil // out of range: keep the digits
 		}
-		return pyFloatRepr(f), nil
+		return lightragfile.PyFloatRepr(f), nil
 	case "bool":
 		if string(v) == "true" {
 			return "True", nil // Python's str(True), as networkx writes it

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 const gmlHead = `<?xml version='1.0' encoding='utf-8'?>` + "\n" +
@@ -254,7 +255,7 @@ func TestPyFloatRepr(t *testing.T) {
 		1: "1.0", 0.1: "0.1", 1e16: "1e+16", 1e15: "1000000000000000.0", 1.5e-5: "1.5e-05",
 		0.0001: "0.0001", -2.5: "-2.5", 0: "0.0", 123456789012345678: "1.2345678901234568e+17",
 	} {
-		require.Equal(t, want, pyFloatRepr(in), "%v", in)
+		require.Equal(t, want, lightragfile.PyFloatRepr(in), "%v", in)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 // Report is `proxy inspect DIR --json`: what a LightRAG folder holds, counted
@@ -107,9 +108,9 @@ func inspectFile(ctx context.Context, path string, fr *FileReport) error {
 	defer f.Close()
 	switch fr.Kind {
 	case adapters.KindKV, adapters.KindDocStatus:
-		return inspectKV(ctx, newScanner(f, fr.File), fr)
+		return inspectKV(ctx, lightragfile.NewScanner(f, fr.File), fr)
 	case adapters.KindVector:
-		return inspectVector(ctx, newScanner(f, fr.File), fr)
+		return inspectVector(ctx, lightragfile.NewScanner(f, fr.File), fr)
 	case adapters.KindGraph:
 		return inspectGraph(ctx, bufio.NewReaderSize(f, 256<<10), fr)
 	}
@@ -118,23 +119,23 @@ func inspectFile(ctx context.Context, path string, fr *FileReport) error {
 
 // inspectKV counts top-level keys (and statuses for doc status) without
 // keeping any record.
-func inspectKV(ctx context.Context, s *scanner, fr *FileReport) error {
-	s.skipBOM()
-	b, ok := s.peekKind()
+func inspectKV(ctx context.Context, s *lightragfile.Scanner, fr *FileReport) error {
+	s.SkipBOM()
+	b, ok := s.PeekKind()
 	if !ok {
-		if s.rerr != nil {
-			return s.corrupt("")
+		if s.ReadErr() != nil {
+			return s.Corrupt("")
 		}
-		return corruptError(fr.File, "file is empty, want a JSON object of records keyed by id (LightRAG writes {} for an empty store)")
+		return lightragfile.CorruptError(fr.File, "file is empty, want a JSON object of records keyed by id (LightRAG writes {} for an empty store)")
 	}
 	if b != '{' {
-		return corruptError(fr.File, fmt.Sprintf("top level is %s, want a JSON object of records keyed by id", jsonKindName(b)))
+		return lightragfile.CorruptError(fr.File, fmt.Sprintf("top level is %s, want a JSON object of records keyed by id", lightragfile.JSONKindName(b)))
 	}
 	var n int64
 	statuses := map[string]int64{}
 	doc := fr.Kind == adapters.KindDocStatus
 	var keyBuf, stBuf []byte
-	err := s.objectMembers(nil, func([]byte) error {
+	err := s.ObjectMembers(nil, func([]byte) error {
 		n++
 		if n&4095 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -142,33 +143,33 @@ func inspectKV(ctx context.Context, s *scanner, fr *FileReport) error {
 			}
 		}
 		if !doc {
-			_, err := s.copyValue(nil, false)
+			_, err := s.CopyValue(nil, false)
 			return err
 		}
-		if b, _ := s.peekKind(); b != '{' {
-			_, err := s.copyValue(nil, false)
+		if b, _ := s.PeekKind(); b != '{' {
+			_, err := s.CopyValue(nil, false)
 			return err
 		}
-		return s.objectMembers(keyBuf, func(k []byte) error {
+		return s.ObjectMembers(keyBuf, func(k []byte) error {
 			if string(k) == "status" {
-				if b, _ := s.peekKind(); b == '"' {
-					s.pos++
+				if b, _ := s.PeekKind(); b == '"' {
+					s.Advance()
 					var err error
-					if stBuf, err = s.readStringValue(stBuf[:0]); err != nil {
+					if stBuf, err = s.ReadStringValue(stBuf[:0]); err != nil {
 						return err
 					}
 					statuses[string(stBuf)]++
 					return nil
 				}
 			}
-			_, err := s.copyValue(nil, false)
+			_, err := s.CopyValue(nil, false)
 			return err
 		})
 	})
 	if err != nil {
 		return err
 	}
-	if err := s.expectEOF(); err != nil {
+	if err := s.ExpectEOF(); err != nil {
 		return err
 	}
 	fr.Records = &n
@@ -183,17 +184,17 @@ func inspectKV(ctx context.Context, s *scanner, fr *FileReport) error {
 
 // inspectVector reads embedding_dim and counts the items of data; the matrix
 // is skipped byte by byte, never decoded.
-func inspectVector(ctx context.Context, s *scanner, fr *FileReport) error {
-	s.skipBOM()
-	b, ok := s.peekKind()
+func inspectVector(ctx context.Context, s *lightragfile.Scanner, fr *FileReport) error {
+	s.SkipBOM()
+	b, ok := s.PeekKind()
 	if !ok {
-		if s.rerr != nil {
-			return s.corrupt("")
+		if s.ReadErr() != nil {
+			return s.Corrupt("")
 		}
-		return corruptError(fr.File, "file is empty, "+vdbWant)
+		return lightragfile.CorruptError(fr.File, "file is empty, "+lightragfile.VDBWant)
 	}
 	if b != '{' {
-		return corruptError(fr.File, fmt.Sprintf("top level is %s, %s", jsonKindName(b), vdbWant))
+		return lightragfile.CorruptError(fr.File, fmt.Sprintf("top level is %s, %s", lightragfile.JSONKindName(b), lightragfile.VDBWant))
 	}
 	var (
 		items                         int64
@@ -201,65 +202,65 @@ func inspectVector(ctx context.Context, s *scanner, fr *FileReport) error {
 		haveDim, haveData, haveMatrix bool
 		matrixChars                   int64
 	)
-	err := s.objectMembers(nil, func(key []byte) error {
+	err := s.ObjectMembers(nil, func(key []byte) error {
 		switch string(key) {
 		case "embedding_dim":
-			raw, err := s.copyValue(nil, true)
+			raw, err := s.CopyValue(nil, true)
 			if err != nil {
 				return err
 			}
 			if dim, err = strconv.Atoi(string(raw)); err != nil || dim < 0 {
-				return corruptError(fr.File, fmt.Sprintf("embedding_dim is %s, want a positive integer", truncateForMsg(raw)))
+				return lightragfile.CorruptError(fr.File, fmt.Sprintf("embedding_dim is %s, want a positive integer", truncateForMsg(raw)))
 			}
 			haveDim = true
 			return nil
 		case "data":
-			if b, _ := s.peekKind(); b != '[' {
-				return corruptError(fr.File, fmt.Sprintf("data is %s, want an array of items", jsonKindName(b)))
+			if b, _ := s.PeekKind(); b != '[' {
+				return lightragfile.CorruptError(fr.File, fmt.Sprintf("data is %s, want an array of items", lightragfile.JSONKindName(b)))
 			}
 			haveData = true
-			return s.arrayElems(func(i int) error {
+			return s.ArrayElems(func(i int) error {
 				items++
 				if i&1023 == 0 {
 					if err := ctx.Err(); err != nil {
 						return err
 					}
 				}
-				_, err := s.copyValue(nil, false)
+				_, err := s.CopyValue(nil, false)
 				return err
 			})
 		case "matrix":
-			if b, _ := s.peekKind(); b != '"' {
-				return corruptError(fr.File, fmt.Sprintf("matrix is %s, want a base64 string", jsonKindName(b)))
+			if b, _ := s.PeekKind(); b != '"' {
+				return lightragfile.CorruptError(fr.File, fmt.Sprintf("matrix is %s, want a base64 string", lightragfile.JSONKindName(b)))
 			}
-			s.pos++
+			s.Advance()
 			haveMatrix = true
-			return s.readString(func(p []byte) error {
+			return s.ReadString(func(p []byte) error {
 				matrixChars += int64(len(p))
 				return nil
 			})
 		}
-		_, err := s.copyValue(nil, false)
+		_, err := s.CopyValue(nil, false)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if err := s.expectEOF(); err != nil {
+	if err := s.ExpectEOF(); err != nil {
 		return err
 	}
 	switch {
 	case !haveDim:
-		return corruptError(fr.File, "embedding_dim is missing, "+vdbWant)
+		return lightragfile.CorruptError(fr.File, "embedding_dim is missing, "+lightragfile.VDBWant)
 	case !haveData:
-		return corruptError(fr.File, "data is missing, "+vdbWant)
+		return lightragfile.CorruptError(fr.File, "data is missing, "+lightragfile.VDBWant)
 	case !haveMatrix:
-		return corruptError(fr.File, "matrix is missing, "+vdbWant)
+		return lightragfile.CorruptError(fr.File, "matrix is missing, "+lightragfile.VDBWant)
 	}
 	// Check the size without decoding: base64 of rows x dim float32s.
 	want := items * int64(dim) * 4
 	if got := matrixChars / 4 * 3; matrixChars%4 != 0 || got < want || got-want > 2 {
-		return corruptError(fr.File, fmt.Sprintf("matrix holds about %d bytes, want len(data) x embedding_dim x 4 = %d x %d x 4 = %d",
+		return lightragfile.CorruptError(fr.File, fmt.Sprintf("matrix holds about %d bytes, want len(data) x embedding_dim x 4 = %d x %d x 4 = %d",
 			got, items, dim, want))
 	}
 	fr.Dim, fr.Vectors, fr.Records = &dim, &items, &items
@@ -269,8 +270,8 @@ func inspectVector(ctx context.Context, s *scanner, fr *FileReport) error {
 // inspectGraph counts the <node> and <edge> elements of the <graph>,
 // decoding nothing but the <key> and <graph> attributes.
 func inspectGraph(ctx context.Context, r io.Reader, fr *FileReport) error {
-	x := newXMLScanner(r)
-	x.skipBOM()
+	x := lightragfile.NewXMLScanner(r)
+	x.SkipBOM()
 	var nodes, edges int64
 	var stack [][]byte
 	sawGraph, directed, lightRAG, rootDone := false, false, false, false
@@ -280,37 +281,37 @@ func inspectGraph(ctx context.Context, r io.Reader, fr *FileReport) error {
 				return err
 			}
 		}
-		if err := x.next(); err != nil {
+		if err := x.Next(); err != nil {
 			return xmlError(fr.File, err)
 		}
-		switch x.kind {
-		case xmlEOF:
+		switch x.Kind {
+		case lightragfile.XMLEOF:
 			if len(stack) != 0 {
-				return corruptError(fr.File, "not well-formed XML: the file ends inside <"+string(stack[len(stack)-1])+">")
+				return lightragfile.CorruptError(fr.File, "not well-formed XML: the file ends inside <"+string(stack[len(stack)-1])+">")
 			}
 			if !sawGraph {
-				return corruptError(fr.File, "no <graph> element, want a GraphML file written by networkx")
+				return lightragfile.CorruptError(fr.File, "no <graph> element, want a GraphML file written by networkx")
 			}
 			if directed && !lightRAG {
-				return corruptError(fr.File, `the graph is directed (edgedefault="directed") and has none of LightRAG's attributes `+
+				return lightragfile.CorruptError(fr.File, `the graph is directed (edgedefault="directed") and has none of LightRAG's attributes `+
 					`(entity_id, entity_type, description, source_id, weight, keywords); LightRAG writes undirected graphs`)
 			}
 			fr.Nodes, fr.Edges = &nodes, &edges
 			return nil
-		case xmlStart:
+		case lightragfile.XMLStart:
 			depth := len(stack)
-			name := string(x.name)
+			name := string(x.Name)
 			switch {
 			case depth == 0 && (name != "graphml" || rootDone):
-				return corruptError(fr.File, fmt.Sprintf("root element is <%s>, want one <graphml>", name))
+				return lightragfile.CorruptError(fr.File, fmt.Sprintf("root element is <%s>, want one <graphml>", name))
 			case depth == 1 && (name == "key" || name == "graph"):
-				t, err := x.startElement()
+				t, err := x.StartElement()
 				if err != nil {
 					return xmlError(fr.File, err)
 				}
 				if name == "graph" {
 					if sawGraph {
-						return corruptError(fr.File, "more than one <graph> element; LightRAG writes one")
+						return lightragfile.CorruptError(fr.File, "more than one <graph> element; LightRAG writes one")
 					}
 					sawGraph = true
 					ed, _ := attr(t, "edgedefault")
@@ -325,12 +326,12 @@ func inspectGraph(ctx context.Context, r io.Reader, fr *FileReport) error {
 			case depth == 2 && name == "edge":
 				edges++
 			}
-			if !x.selfClose {
-				stack = append(stack, append([]byte(nil), x.name...))
+			if !x.SelfClose {
+				stack = append(stack, append([]byte(nil), x.Name...))
 			}
-		case xmlEnd:
-			if len(stack) == 0 || !bytes.Equal(stack[len(stack)-1], x.name) {
-				return corruptError(fr.File, fmt.Sprintf("not well-formed XML: unexpected </%s> (line %d)", x.name, x.line))
+		case lightragfile.XMLEnd:
+			if len(stack) == 0 || !bytes.Equal(stack[len(stack)-1], x.Name) {
+				return lightragfile.CorruptError(fr.File, fmt.Sprintf("not well-formed XML: unexpected </%s> (line %d)", x.Name, x.Line))
 			}
 			stack = stack[:len(stack)-1]
 			rootDone = len(stack) == 0

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -59,7 +60,7 @@ func readKVFile(ctx context.Context, path string) (*kvData, error) {
 	}
 	defer f.Close()
 	name := filepath.Base(path)
-	d, err := scanKV(ctx, newScanner(f, name), name)
+	d, err := scanKV(ctx, lightragfile.NewScanner(f, name), name)
 	if err != nil {
 		return nil, err
 	}
@@ -78,17 +79,17 @@ func kvNamespace(name string) (string, bool) {
 	return strings.TrimSuffix(strings.TrimPrefix(name, "kv_store_"), ".json"), true
 }
 
-func scanKV(ctx context.Context, s *scanner, name string) (*kvData, error) {
-	s.skipBOM()
-	b, ok := s.peekKind()
+func scanKV(ctx context.Context, s *lightragfile.Scanner, name string) (*kvData, error) {
+	s.SkipBOM()
+	b, ok := s.PeekKind()
 	if !ok {
-		if s.rerr != nil {
-			return nil, s.corrupt("")
+		if s.ReadErr() != nil {
+			return nil, s.Corrupt("")
 		}
-		return nil, corruptError(name, "file is empty, want a JSON object of records keyed by id (LightRAG writes {} for an empty store)")
+		return nil, lightragfile.CorruptError(name, "file is empty, want a JSON object of records keyed by id (LightRAG writes {} for an empty store)")
 	}
 	if b != '{' {
-		return nil, corruptError(name, fmt.Sprintf("top level is %s, want a JSON object of records keyed by id", jsonKindName(b)))
+		return nil, lightragfile.CorruptError(name, fmt.Sprintf("top level is %s, want a JSON object of records keyed by id", lightragfile.JSONKindName(b)))
 	}
 	d := newKVData()
 	var (
@@ -96,19 +97,19 @@ func scanKV(ctx context.Context, s *scanner, name string) (*kvData, error) {
 		scratch []byte
 		keyBuf  = make([]byte, 0, 128)
 	)
-	err := s.objectMembers(keyBuf, func(key []byte) error {
+	err := s.ObjectMembers(keyBuf, func(key []byte) error {
 		if d.nextSeq&4095 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 		var err error
-		scratch, err = s.copyValue(scratch[:0], true)
+		scratch, err = s.CopyValue(scratch[:0], true)
 		if err != nil {
 			return err
 		}
 		if !utf8.Valid(key) {
-			return s.corrupt("record id %q is not valid UTF-8", key)
+			return s.Corrupt("record id %q is not valid UTF-8", key)
 		}
 		data := ar.copy(scratch)
 		if e, ok := d.records[string(key)]; ok {
@@ -122,7 +123,7 @@ func scanKV(ctx context.Context, s *scanner, name string) (*kvData, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.expectEOF(); err != nil {
+	if err := s.ExpectEOF(); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -161,95 +162,16 @@ func migrateLegacyCache(d *kvData, name string) (*kvData, error) {
 	}
 	for _, id := range ids {
 		raw := d.records[id].data
-		entries, nested := legacyCacheEntries(raw, name)
+		entries, nested := lightragfile.LegacyCacheEntries(raw, name)
 		if !nested {
 			put(id, raw)
 			continue
 		}
 		for _, e := range entries {
-			put(id+":"+e.cacheType+":"+e.hash, e.data)
+			put(id+":"+e.CacheType+":"+e.Hash, e.Data)
 		}
 	}
 	return out, nil
-}
-
-type legacyEntry struct {
-	hash, cacheType string
-	data            []byte
-}
-
-// legacyCacheEntries reports whether raw is a nested cache mode (an object
-// whose members are all objects holding "return") and returns its entries.
-func legacyCacheEntries(raw []byte, name string) ([]legacyEntry, bool) {
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, false
-	}
-	var entries []legacyEntry
-	s := newBytesScanner(raw, name)
-	nested := true
-	err := s.objectMembers(nil, func(key []byte) error {
-		b, _ := s.peekKind()
-		v, err := s.copyValue(nil, true)
-		if err != nil {
-			return err
-		}
-		if b != '{' {
-			nested = false
-			return nil
-		}
-		hasReturn, cacheType := false, "extract"
-		es := newBytesScanner(v, name)
-		err = es.objectMembers(nil, func(k []byte) error {
-			switch string(k) {
-			case "return":
-				hasReturn = true
-			case "cache_type":
-				cacheType = pyStr(es)
-				return nil
-			}
-			_, err := es.copyValue(nil, false)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if !hasReturn {
-			nested = false
-		}
-		entries = append(entries, legacyEntry{hash: string(key), cacheType: cacheType, data: v})
-		return nil
-	})
-	if err != nil || !nested {
-		return nil, false
-	}
-	return entries, true
-}
-
-// pyStr reads a value and renders it like Python's str() would in an
-// f-string (used for cache_type in the migrated key).
-func pyStr(s *scanner) string {
-	b, _ := s.peekKind()
-	if b == '"' {
-		s.pos++
-		v, err := s.readStringValue(nil)
-		if err != nil {
-			return ""
-		}
-		return string(v)
-	}
-	v, err := s.copyValue(nil, true)
-	if err != nil {
-		return ""
-	}
-	switch string(v) {
-	case "null":
-		return "None"
-	case "true":
-		return "True"
-	case "false":
-		return "False"
-	}
-	return string(v)
 }
 
 // writeKVFile writes d the way LightRAG's write_json does:
@@ -257,7 +179,7 @@ func pyStr(s *scanner) string {
 // followed by new ones.
 func writeKVFile(w io.Writer, d *kvData) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
-	p := &pyWriter{w: bw, indent: 2}
+	p := lightragfile.NewPyWriter(bw, 2)
 	ids := orderedKV(d)
 	if len(ids) == 0 {
 		bw.WriteString("{}")
@@ -269,9 +191,9 @@ func writeKVFile(w io.Writer, d *kvData) error {
 			bw.WriteByte(',')
 		}
 		bw.WriteString("\n  ")
-		writePyString(bw, []byte(id))
+		lightragfile.WritePyString(bw, []byte(id))
 		bw.WriteString(": ")
-		if err := p.value(d.records[id].data, 1); err != nil {
+		if err := p.Value(d.records[id].data, 1); err != nil {
 			return fmt.Errorf("write record %q: %w", id, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 // writeTemp writes content to dir/name and returns the path.
@@ -148,7 +149,7 @@ func TestKVRoundTrip(t *testing.T) {
 	require.NoError(t, stdjson.Unmarshal([]byte(content[3:]), &want))
 	require.Equal(t, want, got)
 	// And our reader reads it back to the same model (modulo escapes).
-	again, err := scanKV(context.Background(), newBytesScanner(buf.Bytes(), "x"), "x")
+	again, err := scanKV(context.Background(), lightragfile.NewBytesScanner(buf.Bytes(), "x"), "x")
 	require.NoError(t, err)
 	require.Equal(t, orderedKV(d), orderedKV(again))
 	// Rewriting the rewrite is a fixed point.

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	stdjson "encoding/json"
 	"fmt"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 	"io"
 	"math"
 	"path/filepath"
@@ -28,23 +29,20 @@ func readVectorFile(ctx context.Context, path string) (*vectorData, error) {
 	}
 	defer f.Close()
 	name := filepath.Base(path)
-	return scanVector(ctx, newScanner(f, name), name)
+	return scanVector(ctx, lightragfile.NewScanner(f, name), name)
 }
 
-// vdbWant describes the expected shape, for error messages.
-const vdbWant = "want an object with embedding_dim, data and matrix"
-
-func scanVector(ctx context.Context, s *scanner, name string) (*vectorData, error) {
-	s.skipBOM()
-	b, ok := s.peekKind()
+func scanVector(ctx context.Context, s *lightragfile.Scanner, name string) (*vectorData, error) {
+	s.SkipBOM()
+	b, ok := s.PeekKind()
 	if !ok {
-		if s.rerr != nil {
-			return nil, s.corrupt("")
+		if s.ReadErr() != nil {
+			return nil, s.Corrupt("")
 		}
-		return nil, corruptError(name, "file is empty, "+vdbWant)
+		return nil, lightragfile.CorruptError(name, "file is empty, "+lightragfile.VDBWant)
 	}
 	if b != '{' {
-		return nil, corruptError(name, fmt.Sprintf("top level is %s, %s", jsonKindName(b), vdbWant))
+		return nil, lightragfile.CorruptError(name, fmt.Sprintf("top level is %s, %s", lightragfile.JSONKindName(b), lightragfile.VDBWant))
 	}
 	d := newVectorData(0)
 	var (
@@ -61,25 +59,25 @@ func scanVector(ctx context.Context, s *scanner, name string) (*vectorData, erro
 		keys[v] = v
 		return v
 	}
-	err := s.objectMembers(nil, func(key []byte) error {
+	err := s.ObjectMembers(nil, func(key []byte) error {
 		switch string(key) {
 		case "embedding_dim":
-			raw, err := s.copyValue(nil, true)
+			raw, err := s.CopyValue(nil, true)
 			if err != nil {
 				return err
 			}
 			dim, err := strconv.Atoi(string(raw))
 			if err != nil || dim < 0 {
-				return corruptError(name, fmt.Sprintf("embedding_dim is %s, want a positive integer", truncateForMsg(raw)))
+				return lightragfile.CorruptError(name, fmt.Sprintf("embedding_dim is %s, want a positive integer", truncateForMsg(raw)))
 			}
 			d.dim, haveDim = dim, true
 		case "data":
-			if b, _ := s.peekKind(); b != '[' {
-				return corruptError(name, fmt.Sprintf("data is %s, want an array of items", jsonKindName(b)))
+			if b, _ := s.PeekKind(); b != '[' {
+				return lightragfile.CorruptError(name, fmt.Sprintf("data is %s, want an array of items", lightragfile.JSONKindName(b)))
 			}
 			d.items, d.ids = d.items[:0], d.ids[:0]
 			haveData = true
-			return s.arrayElems(func(i int) error {
+			return s.ArrayElems(func(i int) error {
 				if i&1023 == 0 {
 					if err := ctx.Err(); err != nil {
 						return err
@@ -94,10 +92,10 @@ func scanVector(ctx context.Context, s *scanner, name string) (*vectorData, erro
 				return nil
 			})
 		case "matrix":
-			if b, _ := s.peekKind(); b != '"' {
-				return corruptError(name, fmt.Sprintf("matrix is %s, want a base64 string", jsonKindName(b)))
+			if b, _ := s.PeekKind(); b != '"' {
+				return lightragfile.CorruptError(name, fmt.Sprintf("matrix is %s, want a base64 string", lightragfile.JSONKindName(b)))
 			}
-			s.pos++
+			s.Advance()
 			want := 0
 			if haveData && haveDim {
 				want = len(d.items) * d.dim
@@ -108,7 +106,7 @@ func scanVector(ctx context.Context, s *scanner, name string) (*vectorData, erro
 			}
 			d.matrix, haveMatrix = m, true
 		default:
-			raw, err := s.copyValue(nil, true)
+			raw, err := s.CopyValue(nil, true)
 			if err != nil {
 				return err
 			}
@@ -119,20 +117,20 @@ func scanVector(ctx context.Context, s *scanner, name string) (*vectorData, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.expectEOF(); err != nil {
+	if err := s.ExpectEOF(); err != nil {
 		return nil, err
 	}
 	switch {
 	case !haveDim:
-		return nil, corruptError(name, "embedding_dim is missing, "+vdbWant)
+		return nil, lightragfile.CorruptError(name, "embedding_dim is missing, "+lightragfile.VDBWant)
 	case !haveData:
-		return nil, corruptError(name, "data is missing, "+vdbWant)
+		return nil, lightragfile.CorruptError(name, "data is missing, "+lightragfile.VDBWant)
 	case !haveMatrix:
-		return nil, corruptError(name, "matrix is missing, "+vdbWant)
+		return nil, lightragfile.CorruptError(name, "matrix is missing, "+lightragfile.VDBWant)
 	case d.dim == 0 && len(d.items) > 0:
-		return nil, corruptError(name, fmt.Sprintf("embedding_dim is 0 but data has %d items", len(d.items)))
+		return nil, lightragfile.CorruptError(name, fmt.Sprintf("embedding_dim is 0 but data has %d items", len(d.items)))
 	case len(d.matrix) != len(d.items)*d.dim:
-		return nil, corruptError(name, fmt.Sprintf("matrix holds %d floats, want len(data) x embedding_dim = %d x %d = %d",
+		return nil, lightragfile.CorruptError(name, fmt.Sprintf("matrix holds %d floats, want len(data) x embedding_dim = %d x %d = %d",
 			len(d.matrix), len(d.items), d.dim, len(d.items)*d.dim))
 	}
 	dedupeVectors(d)
@@ -148,43 +146,43 @@ func truncateForMsg(raw []byte) string {
 }
 
 // scanVectorItem reads one element of "data".
-func scanVectorItem(s *scanner, name string, i int, ar *arena, scratch *[]byte, intern func([]byte) string) (vectorItem, string, error) {
+func scanVectorItem(s *lightragfile.Scanner, name string, i int, ar *arena, scratch *[]byte, intern func([]byte) string) (vectorItem, string, error) {
 	var (
 		item  vectorItem
 		id    string
 		hasID bool
 	)
-	if b, _ := s.peekKind(); b != '{' {
-		return item, "", corruptError(name, fmt.Sprintf("data[%d] is %s, want an object with __id__", i, jsonKindName(b)))
+	if b, _ := s.PeekKind(); b != '{' {
+		return item, "", lightragfile.CorruptError(name, fmt.Sprintf("data[%d] is %s, want an object with __id__", i, lightragfile.JSONKindName(b)))
 	}
-	err := s.objectMembers(nil, func(key []byte) error {
-		b, _ := s.peekKind()
+	err := s.ObjectMembers(nil, func(key []byte) error {
+		b, _ := s.PeekKind()
 		switch {
 		case string(key) == "__id__":
 			if b != '"' {
-				return corruptError(name, fmt.Sprintf("data[%d].__id__ is %s, want a string", i, jsonKindName(b)))
+				return lightragfile.CorruptError(name, fmt.Sprintf("data[%d].__id__ is %s, want a string", i, lightragfile.JSONKindName(b)))
 			}
-			s.pos++
-			v, err := s.readStringValue((*scratch)[:0])
+			s.Advance()
+			v, err := s.ReadStringValue((*scratch)[:0])
 			*scratch = v
 			if err == nil && !utf8.Valid(v) {
-				return corruptError(name, fmt.Sprintf("data[%d].__id__ %q is not valid UTF-8", i, v))
+				return lightragfile.CorruptError(name, fmt.Sprintf("data[%d].__id__ %q is not valid UTF-8", i, v))
 			}
 			id, hasID = string(v), true
 			return err
 		case string(key) == "__created_at__" && (b == '-' || b >= '0' && b <= '9'):
-			v, err := s.copyValue((*scratch)[:0], true)
+			v, err := s.CopyValue((*scratch)[:0], true)
 			*scratch = v
 			item.createdAt = stdjson.Number(v)
 			return err
 		case string(key) == "vector" && b == '"':
-			s.pos++
-			v, err := s.readStringValue((*scratch)[:0])
+			s.Advance()
+			v, err := s.ReadStringValue((*scratch)[:0])
 			*scratch = v
 			item.vector16 = string(v)
 			return err
 		}
-		v, err := s.copyValue((*scratch)[:0], true)
+		v, err := s.CopyValue((*scratch)[:0], true)
 		*scratch = v
 		if err != nil {
 			return err
@@ -196,14 +194,14 @@ func scanVectorItem(s *scanner, name string, i int, ar *arena, scratch *[]byte, 
 		return item, "", err
 	}
 	if !hasID {
-		return item, "", corruptError(name, fmt.Sprintf("data[%d] has no __id__", i))
+		return item, "", lightragfile.CorruptError(name, fmt.Sprintf("data[%d] has no __id__", i))
 	}
 	return item, id, nil
 }
 
 // decodeMatrix streams the matrix string (opening quote consumed) through a
 // base64 decoder into float32s.
-func decodeMatrix(s *scanner, name string, want int) ([]float32, error) {
+func decodeMatrix(s *lightragfile.Scanner, name string, want int) ([]float32, error) {
 	m := make([]float32, 0, want)
 	var (
 		carry   [4]byte // base64 characters not yet forming a quantum
@@ -251,7 +249,7 @@ func decodeMatrix(s *scanner, name string, want int) ([]float32, error) {
 		}
 		appendBytes(out[:n])
 	}
-	err := s.readString(func(p []byte) error {
+	err := s.ReadString(func(p []byte) error {
 		if ncarry > 0 {
 			for len(p) > 0 && ncarry < 4 {
 				carry[ncarry] = p[0]
@@ -276,7 +274,7 @@ func decodeMatrix(s *scanner, name string, want int) ([]float32, error) {
 		return nil, err
 	}
 	if ncarry > 0 || nfcarry > 0 || bad {
-		return nil, corruptError(name, "matrix is not base64 of little-endian float32 values")
+		return nil, lightragfile.CorruptError(name, "matrix is not base64 of little-endian float32 values")
 	}
 	return m, nil
 }
@@ -348,7 +346,7 @@ func writeVectorFile(w io.Writer, d *vectorData) error {
 			len(d.ids), len(d.items), len(d.matrix), d.dim)
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	p := &pyWriter{w: bw}
+	p := lightragfile.NewPyWriter(bw, 0)
 	bw.WriteString(`{"embedding_dim": `)
 	bw.WriteString(strconv.Itoa(d.dim))
 	bw.WriteString(`, "data": [`)
@@ -357,22 +355,22 @@ func writeVectorFile(w io.Writer, d *vectorData) error {
 			bw.WriteString(", ")
 		}
 		bw.WriteString(`{"__id__": `)
-		writePyString(bw, []byte(d.ids[i]))
+		lightragfile.WritePyString(bw, []byte(d.ids[i]))
 		if it.createdAt != "" {
 			bw.WriteString(`, "__created_at__": `)
 			bw.WriteString(string(it.createdAt))
 		}
 		for _, f := range it.fields {
 			bw.WriteString(", ")
-			writePyString(bw, []byte(f.key))
+			lightragfile.WritePyString(bw, []byte(f.key))
 			bw.WriteString(": ")
-			if err := p.value(f.val, 0); err != nil {
+			if err := p.Value(f.val, 0); err != nil {
 				return fmt.Errorf("write vector %q field %q: %w", d.ids[i], f.key, err)
 			}
 		}
 		if it.vector16 != "" {
 			bw.WriteString(`, "vector": `)
-			writePyString(bw, []byte(it.vector16))
+			lightragfile.WritePyString(bw, []byte(it.vector16))
 		}
 		bw.WriteByte('}')
 	}
@@ -395,9 +393,9 @@ func writeVectorFile(w io.Writer, d *vectorData) error {
 	bw.WriteByte('"')
 	for _, f := range d.extra {
 		bw.WriteString(", ")
-		writePyString(bw, []byte(f.key))
+		lightragfile.WritePyString(bw, []byte(f.key))
 		bw.WriteString(": ")
-		if err := p.value(f.val, 0); err != nil {
+		if err := p.Value(f.val, 0); err != nil {
 			return fmt.Errorf("write vectors field %q: %w", f.key, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	stdjson "encoding/json"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -118,7 +119,7 @@ func TestVectorWriteLayoutAndRoundTrip(t *testing.T) {
 	m := matrixB64(0.6, 0.8, 0, 1)
 	// NanoVectorDB's own layout: a rewrite of an unchanged store is identical.
 	content := `{"embedding_dim": 2, "data": [{"__id__": "ent-é", "__created_at__": 1735689600, "entity_name": "A<SEP>B", "meta": [1, {"b": null}], "vector": "eJxjsGFwYHBicAEAA/YBAw=="}, {"__id__": "b", "__created_at__": 1.5}], "matrix": "` + m + `", "additional_data": {"x": "y"}}`
-	d, err := scanVector(context.Background(), newBytesScanner([]byte(content), "vdb_x.json"), "vdb_x.json")
+	d, err := scanVector(context.Background(), lightragfile.NewBytesScanner([]byte(content), "vdb_x.json"), "vdb_x.json")
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	require.NoError(t, writeVectorFile(&buf, d))
@@ -127,7 +128,7 @@ func TestVectorWriteLayoutAndRoundTrip(t *testing.T) {
 	// Written items keep __id__, __created_at__, meta fields, vector order
 	// even when the file had another order; encoding/json agrees.
 	content2 := `{"data": [{"vector": "eJxjsGFwYHBicAEAA/YBAw==", "x": "\u00e9", "__id__": "a"}], "embedding_dim": 2, "matrix": "` + matrixB64(1, 0) + `"}`
-	d2, err := scanVector(context.Background(), newBytesScanner([]byte(content2), "v"), "v")
+	d2, err := scanVector(context.Background(), lightragfile.NewBytesScanner([]byte(content2), "v"), "v")
 	require.NoError(t, err)
 	buf.Reset()
 	require.NoError(t, writeVectorFile(&buf, d2))
@@ -172,7 +173,7 @@ func TestReadVectorLargeMatrixStreams(t *testing.T) {
 		sb.WriteString(`{"__id__": "id-` + string(rune('a'+i%26)) + strings.Repeat("x", i%7) + `-` + strconv.Itoa(i) + `"}`)
 	}
 	sb.WriteString(`], "matrix": "` + matrixB64(vals...) + `"}`)
-	d, err := scanVector(context.Background(), newScanner(strings.NewReader(sb.String()), "v"), "v")
+	d, err := scanVector(context.Background(), lightragfile.NewScanner(strings.NewReader(sb.String()), "v"), "v")
 	require.NoError(t, err)
 	require.Equal(t, vals, d.matrix)
 }

@@ -284,6 +284,13 @@ func (b *recordBuilder) done() adapters.Record {
 // splitObject returns a JSON object's keys and raw values in order. Duplicate
 // keys keep the last value at the first position (Python's json.loads).
 func splitObject(data []byte) ([]string, []json.RawMessage, error) {
+	if keys, vals, ok := splitObjectFast(data); ok {
+		return keys, vals, nil
+	}
+	return splitObjectSlow(data)
+}
+
+func splitObjectSlow(data []byte) ([]string, []json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -335,6 +342,9 @@ func compactJSON(v json.RawMessage) json.RawMessage {
 func isJSONNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
 
 func jsonString(v json.RawMessage) (string, bool) {
+	if s, isString, ok := jsonStringFast(v); ok {
+		return s, isString
+	}
 	if len(v) == 0 || v[0] != '"' {
 		return "", false
 	}
@@ -366,6 +376,13 @@ func jsonbStorable(v json.RawMessage) bool {
 // false for numbers in exponent form (JSONB prints 1e+16 as an int), negative
 // zero, strings JSONB rejects, and duplicate object keys.
 func jsonbStable(v json.RawMessage) bool {
+	if stable, ok := jsonbStableFast(v); ok {
+		return stable
+	}
+	return jsonbStableSlow(v)
+}
+
+func jsonbStableSlow(v json.RawMessage) bool {
 	if !jsonbStorable(v) {
 		return false
 	}

@@ -103,6 +103,9 @@ type Backend struct {
 	// vtables caches the vector tables known to exist (name -> dim) so their
 	// DDL runs once per process.
 	vtables map[string]int
+
+	// load is the bookkeeping of bulk loads (load.go).
+	load loadState
 }
 
 var _ adapters.Backend = (*Backend)(nil)

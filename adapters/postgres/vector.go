@@ -306,6 +306,12 @@ func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adap
 WHERE %s AND id IN (SELECT id FROM %s WHERE %s ORDER BY %s LIMIT $%d)`,
 		selectList(t), quoteIdent(t.name), where, quoteIdent(t.name), where, distanceExpr(t, qn), kn)
 	err = pgx.BeginFunc(ctx, v.b.pool, func(tx pgx.Tx) error {
+		if q.Exact {
+			// A sequential scan: HNSW is approximate.
+			if _, err := tx.Exec(ctx, `SET LOCAL enable_indexscan = off`); err != nil {
+				return err
+			}
+		}
 		// HNSW returns at most ef_search candidates.
 		if ef := min(max(q.TopK, 40), 1000); ef > 40 {
 			if _, err := tx.Exec(ctx, `SELECT set_config('hnsw.ef_search', $1, true)`, strconv.Itoa(ef)); err != nil {

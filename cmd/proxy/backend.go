@@ -6,23 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"net/http"
+	"net/url"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hashicorp/go-retryablehttp"
 	"github.com/spf13/cobra"
 
 	"github.com/hybridrag/storage-proxy/adapters"
-	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
 	"github.com/hybridrag/storage-proxy/adapters/postgres"
-	"github.com/hybridrag/storage-proxy/proxy"
+	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
-// The backend commands edit registry.yaml directly (the source of truth),
-// with the same validation as PUT /v1/databases/{db}/backend; a running
-// proxy reloads the registry within seconds and switches the database
-// without a restart (in-flight requests finish on the old backend).
+// The backend commands switch through the one switching service
+// (backends.Switcher), as PUT /v1/databases/{db}/backend does: in-process on
+// registry.yaml (the source of truth), or, when a proxy serves the registry
+// (registry.Serving), through that proxy's API so the data is counted
+// through the backends it has open. A running proxy reloads the registry
+// and switches the database without a restart (in-flight requests finish on
+// the old backend).
 
 func newBackendCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -48,9 +53,9 @@ strings are shown with the password replaced by xxxxx (a ${VAR} reference is sho
 }
 
 type backendSetOptions struct {
-	postgres, workspace, model, naming, jsonPath string
-	force                                        bool
-	timeout                                      time.Duration
+	postgres, workspace, model, naming, jsonPath, token string
+	force                                               bool
+	timeout                                             time.Duration
 }
 
 func newBackendSetCmd(g *globals) *cobra.Command {
@@ -62,9 +67,17 @@ func newBackendSetCmd(g *globals) *cobra.Command {
 the right to create tables); each failure has its own code and a hint. It then writes a backend
 definition named DB into registry.yaml (the DSN exactly as given: ${VAR} references are expanded
 only when the proxy connects) and points DB at it. The registry stays readable by its owner only.
+Without --workspace a new definition gets a workspace of its own, derived from DB, so two
+databases never share rows; 'proxy backend show DB' says what LightRAG needs to open them.
 
-A database that holds data is not switched to an empty backend: migrate the data first, or pass
---force. DB is created when it does not exist.`,
+A database that holds data (writes not yet flushed to LightRAG's files included) is not switched
+to an empty backend, and no database is switched to a workspace that already holds rows (another
+database's, or any it would serve instead of its own): migrate the data first, or pass --force.
+DB is created when it does not exist.
+
+When a proxy serves this registry, set goes through that proxy's API (PUT
+/v1/databases/DB/backend, with --token or HYBRIDRAG_TOKEN), which counts the data through the
+backend it has open; otherwise it works on the registry directly.`,
 		Example: `  proxy backend set mydb --postgres 'postgres://rag:${PGPASSWORD}@db:5432/rag'
   proxy backend set mydb --postgres "$DSN" --workspace tenant_a --embedding-model text-embedding-3-small
   proxy backend set mydb --json`,
@@ -73,13 +86,14 @@ A database that holds data is not switched to an empty backend: migrate the data
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.postgres, "postgres", "", "PostgreSQL connection string (postgres://user:pass@host:5432/db)")
-	f.StringVar(&o.workspace, "workspace", "", "LightRAG workspace for requests that name none (default: default)")
+	f.StringVar(&o.workspace, "workspace", "", "LightRAG workspace for requests that name none (default: derived from DB)")
 	f.StringVar(&o.model, "embedding-model", "", "embedding model in suffixed vector table names")
 	f.StringVar(&o.naming, "vector-table-naming", "", "suffixed (LightRAG >= 1.4.9.10, default) or legacy (1.4.9.8)")
 	f.StringVar(&o.jsonPath, "json", "", "serve from JSON files again (optional DIR; default the database's path)")
 	f.Lookup("json").NoOptDefVal = "-"
-	f.BoolVar(&o.force, "force", false, "switch even if the database holds data and the new backend is empty")
+	f.BoolVar(&o.force, "force", false, "switch even if it hides the database's data or shares a workspace holding rows")
 	f.DurationVar(&o.timeout, "timeout", postgres.DefaultValidateTimeout, "how long the connection check may take")
+	f.StringVar(&o.token, "token", "", "bearer token of the running proxy (env "+envToken+")")
 	return cmd
 }
 
@@ -98,153 +112,125 @@ func runBackendSet(cmd *cobra.Command, g *globals, o *backendSetOptions, name st
 	if err != nil {
 		return err
 	}
-	reg, err := registry.LoadOrDefault(regPath)
-	if err != nil {
-		return err
-	}
-	ctx := cmd.Context()
-	cur, exists := reg.Databases[name]
-	next := cur
-	next.Resolved = registry.BackendDef{}
-	var def *registry.BackendDef
+	st := backends.Settings{Workspace: o.workspace}
 	if o.postgres != "" {
-		d := registry.BackendDef{Type: registry.BackendPostgres, DSN: o.postgres, Workspace: o.workspace,
-			EmbeddingModel: o.model, VectorTableNaming: o.naming}
-		if err := d.Validate(); err != nil {
-			return usageError{err}
-		}
-		dsn, err := d.ExpandDSN()
-		if err != nil {
-			return usageError{err}
-		}
-		if _, err := postgres.Validate(ctx, dsn, postgres.ValidateOptions{Timeout: o.timeout}); err != nil {
-			return describeValidation(err)
-		}
-		def, next.Backend, next.Resolved = &d, name, d
+		st.Type, st.DSN, st.EmbeddingModel, st.VectorTableNaming = registry.BackendPostgres, o.postgres, o.model, o.naming
 	} else {
-		next.Backend = registry.BackendJSON
+		st.Type = registry.BackendJSON
 		if o.jsonPath != "-" {
-			next.Path = o.jsonPath
-		}
-		if next.Path == "" {
-			next.Path = name
+			st.Path = o.jsonPath
 		}
 	}
-	if exists && !o.force && !next.SameBackend(cur) {
-		if err := checkSwitchCLI(ctx, name, cur, next, dataDir); err != nil {
-			return err
-		}
-	}
-	err = registry.Update(regPath, func(r *registry.Registry) error {
-		if def != nil {
-			if r.Backends == nil {
-				r.Backends = map[string]registry.BackendDef{}
-			}
-			r.Backends[name] = *def
-		}
-		db := r.Databases[name]
-		db.Backend, db.Path = next.Backend, next.Path
-		r.Databases[name] = db
-		return nil
-	})
+	req := backends.Request{Database: name, Settings: st, Force: o.force, CheckTimeout: o.timeout}
+	ctx := cmd.Context()
+	proxyURL, serving, err := registry.Serving(regPath)
 	if err != nil {
 		return err
 	}
-	reg, err = registry.Load(regPath)
-	if err != nil {
-		return err
+	var info backends.Info
+	if serving {
+		fmt.Fprintf(g.stderr, "proxy: a proxy serves this registry at %s: switching through it\n", proxyURL)
+		info, err = switchThroughProxy(ctx, proxyURL, g.flagOrEnv(cmd, "token", envToken), req)
+	} else {
+		var res backends.Result
+		res, err = cliSwitcher(regPath, dataDir).Switch(ctx, req)
+		info = res.Info
 	}
-	info := proxy.DescribeBackend(name, reg.Databases[name])
+	if err != nil {
+		return describeValidation(err)
+	}
 	fmt.Fprintf(g.stdout, "database %s now uses backend %s (%s)", name, info.Backend, info.Type)
 	if info.DSN != "" {
 		fmt.Fprintf(g.stdout, ": %s", info.DSN)
 	}
-	fmt.Fprintln(g.stdout, "\na running proxy switches within a few seconds")
+	fmt.Fprintln(g.stdout)
+	for _, e := range info.LightRAGEnv {
+		fmt.Fprintf(g.stdout, "LightRAG opens the same rows with %s\n", e)
+	}
+	if !serving {
+		fmt.Fprintln(g.stdout, "a running proxy switches within a few seconds")
+	}
 	return nil
 }
 
-// describeValidation prints the code and hint of a failed check.
+// cliSwitcher switches in-process: it opens the database's current backend
+// itself to count its data (a JSON folder a proxy holds cannot be opened:
+// then the proxy is asked, see registry.Serving).
+func cliSwitcher(regPath, dataDir string) *backends.Switcher {
+	return &backends.Switcher{RegistryPath: regPath, DataDir: dataDir, Catalog: backends.Default(nil)}
+}
+
+// describeValidation prints the code and hint of a failed check or switch.
 func describeValidation(err error) error {
 	var ae *adapters.Error
 	if errors.As(err, &ae) {
-		return fmt.Errorf("%s: %s\nhint: %s", ae.Code, ae.Error(), ae.Hint)
+		msg := ae.Error()
+		if ae.Code != "" {
+			msg = ae.Code + ": " + msg
+		}
+		if ae.Hint != "" {
+			msg += "\nhint: " + ae.Hint
+		}
+		return errors.New(msg)
 	}
 	return err
 }
 
-// checkSwitchCLI refuses to switch a database holding data to an empty
-// backend. JSON folders are counted without opening them (a running proxy
-// holds their lock).
-func checkSwitchCLI(ctx context.Context, name string, cur, next registry.Database, dataDir string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	have, err := countEntry(ctx, cur, dataDir, false)
+// switchThroughProxy asks the proxy serving the registry to switch (PUT
+// /v1/databases/{db}/backend): it counts the data through the backend it
+// has open. Connection failures and 5xx answers are retried briefly; an
+// error answer comes back as an *adapters.Error with the proxy's code.
+func switchThroughProxy(ctx context.Context, baseURL, token string, req backends.Request) (backends.Info, error) {
+	body, err := json.Marshal(map[string]any{
+		"type": req.Type, "backend": req.Backend, "name": req.Name, "dsn": req.DSN, "workspace": req.Workspace,
+		"embedding_model": req.EmbeddingModel, "vector_table_naming": req.VectorTableNaming, "path": req.Path, "force": req.Force,
+	})
 	if err != nil {
-		return fmt.Errorf("cannot tell whether database %s holds data (%w); pass --force to switch anyway", name, err)
+		return backends.Info{}, err
 	}
-	if have == 0 {
-		return nil
-	}
-	target, err := countEntry(ctx, next, dataDir, true)
+	rc := retryablehttp.NewClient()
+	rc.RetryMax, rc.RetryWaitMin, rc.RetryWaitMax = 3, 200*time.Millisecond, 2*time.Second
+	rc.Logger = nil
+	rc.HTTPClient.Timeout = 2*backends.DataCheckTimeout + req.CheckTimeout
+	hreq, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPut,
+		strings.TrimRight(baseURL, "/")+"/v1/databases/"+url.PathEscape(req.Database)+"/backend", body)
 	if err != nil {
-		return fmt.Errorf("cannot read the new backend of %s (%w); pass --force to switch anyway", name, err)
+		return backends.Info{}, err
 	}
-	if target == 0 {
-		return fmt.Errorf("switch_refused: database %s holds %d records and the new backend is empty, so LightRAG would see "+
-			"an empty database\nhint: migrate the data into the new backend first, or pass --force to switch anyway", name, have)
+	hreq.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		hreq.Header.Set("Authorization", "Bearer "+token)
 	}
-	return nil
-}
-
-func countEntry(ctx context.Context, db registry.Database, dataDir string, defaultOnly bool) (int64, error) {
-	if db.BackendType() == registry.BackendJSON {
-		dir, err := db.ResolvePath(dataDir)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			return 0, nil // created on the first write: nothing in it yet
-		}
-		rep, err := jsonadapter.Inspect(ctx, dir)
-		if err != nil {
-			return 0, err
-		}
-		var n int64
-		for _, f := range rep.Files {
-			if defaultOnly && f.Workspace != "" {
-				continue
-			}
-			for _, c := range []*int64{f.Records, f.Vectors, f.Nodes} {
-				if c != nil {
-					n += *c
-				}
-			}
-		}
-		return n, nil
-	}
-	dsn, err := db.Resolved.ExpandDSN()
+	resp, err := rc.Do(hreq)
 	if err != nil {
-		return 0, err
+		return backends.Info{}, fmt.Errorf("switch through the proxy at %s: %w: check that it runs, or stop it to switch without it", baseURL, err)
 	}
-	b, err := postgres.Open(ctx, postgres.Config{DSN: dsn, Workspace: db.PostgresWorkspace(),
-		EmbeddingModel: db.Resolved.EmbeddingModel, VectorTableNaming: db.Resolved.VectorTableNaming})
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return 0, err
+		return backends.Info{}, fmt.Errorf("read the proxy's answer: %w", err)
 	}
-	defer b.Close(context.WithoutCancel(ctx))
-	infos, err := b.Namespaces(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	for _, in := range infos {
-		// Only its default workspace: a shared server holds other
-		// databases' workspaces too.
-		if in.Workspace == "" {
-			n += in.Records
+	if resp.StatusCode != http.StatusOK {
+		var eb struct{ Code, Message, Hint string }
+		if json.Unmarshal(raw, &eb) != nil || eb.Code == "" {
+			return backends.Info{}, fmt.Errorf("the proxy at %s answered %s", baseURL, resp.Status)
 		}
+		kind := adapters.ErrInvalid
+		switch {
+		case resp.StatusCode == http.StatusConflict:
+			kind = adapters.ErrConflict
+		case resp.StatusCode == http.StatusUnauthorized:
+			eb.Hint = "pass the proxy's token with --token or " + envToken
+		case resp.StatusCode >= 500:
+			kind = adapters.ErrUnavailable
+		}
+		return backends.Info{}, &adapters.Error{Kind: kind, Code: eb.Code, Message: eb.Message, Hint: eb.Hint}
 	}
-	return n, nil
+	var info backends.Info
+	if err := json.Unmarshal(raw, &info); err != nil {
+		return backends.Info{}, fmt.Errorf("read the proxy's answer: %w", err)
+	}
+	return info, nil
 }
 
 type backendShowOptions struct{ json bool }
@@ -269,14 +255,14 @@ func newBackendShowCmd(g *globals) *cobra.Command {
 			if !ok {
 				return fmt.Errorf("database %q is not in the registry (known: %v)", args[0], reg.Names())
 			}
-			return writeBackendInfo(g.stdout, proxy.DescribeBackend(args[0], db), o.json)
+			return writeBackendInfo(g.stdout, backends.Default(nil).Describe(args[0], db), o.json)
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return cmd
 }
 
-func writeBackendInfo(w io.Writer, info proxy.BackendInfo, asJSON bool) error {
+func writeBackendInfo(w io.Writer, info backends.Info, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -297,7 +283,21 @@ func writeBackendInfo(w io.Writer, info proxy.BackendInfo, asJSON bool) error {
 	row("embedding model", info.EmbeddingModel)
 	row("vector tables", info.VectorTableNaming)
 	row("maintenance", fmt.Sprint(info.Maintenance))
-	return tw.Flush()
+	for i, e := range info.LightRAGEnv {
+		k := ""
+		if i == 0 {
+			k = "LightRAG env"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, e)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(info.LightRAGEnv) > 0 {
+		_, err := fmt.Fprintf(w, "(set %s for LightRAG to open the same rows directly)\n", strings.Join(info.LightRAGEnv, " "))
+		return err
+	}
+	return nil
 }
 
 func newBackendTestCmd(g *globals) *cobra.Command {
@@ -314,19 +314,25 @@ from the environment.`,
 		Example: `  proxy backend test 'postgres://rag:${PGPASSWORD}@127.0.0.1:5432/rag?sslmode=disable'`,
 		Args:    exactArgs(1, "one connection string DSN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// A bare connection string is PostgreSQL's.
 			d := registry.BackendDef{Type: registry.BackendPostgres, DSN: args[0]}
-			dsn, err := d.ExpandDSN()
-			if err != nil {
+			if _, err := d.ExpandDSN(); err != nil {
 				return usageError{err}
 			}
-			rep, err := postgres.Validate(cmd.Context(), dsn, postgres.ValidateOptions{Timeout: timeout})
+			entry := registry.Database{Backend: "test", Resolved: d}
+			desc, err := backends.Default(nil).For(entry)
+			if err != nil {
+				return err
+			}
+			out, err := desc.Check(cmd.Context(), entry, "", backends.CheckOptions{Timeout: timeout})
 			if err != nil {
 				return describeValidation(err)
 			}
-			if asJSON {
+			rep, isPG := out.(postgres.Report)
+			if asJSON || !isPG {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				return enc.Encode(out)
 			}
 			pgv := rep.PgvectorVersion + " (installed)"
 			if !rep.PgvectorInstalled {
@@ -361,16 +367,11 @@ func newBackendMaintenanceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			err = registry.Update(regPath, func(r *registry.Registry) error {
-				db, ok := r.Databases[args[0]]
-				if !ok {
-					return fmt.Errorf("database %q is not in the registry (known: %v)", args[0], r.Names())
-				}
-				db.Maintenance = on
-				r.Databases[args[0]] = db
-				return nil
-			})
+			dataDir, err := g.dataDir(cmd)
 			if err != nil {
+				return err
+			}
+			if err := cliSwitcher(regPath, dataDir).SetMaintenance(cmd.Context(), args[0], on); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "database %s: maintenance %s\n", args[0], args[1])

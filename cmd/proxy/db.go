@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -167,17 +168,16 @@ default registry a proxy would start with.`,
 				return fmt.Errorf("%w: fix the file or point --registry at another one", err)
 			}
 			out := []dbListEntry{}
+			cat := backends.Default(nil)
 			for _, name := range reg.Names() {
 				db := reg.Databases[name]
-				// A path only means something for JSON files; a PostgreSQL
-				// database shows its named backend instead.
+				// A path only means something for an inline backend (JSON
+				// files); a database on a named definition shows its name.
 				p := ""
-				if db.BackendType() == registry.BackendJSON {
-					if p, err = db.ResolvePath(data); err != nil {
-						p = db.Path
-					}
-				} else if db.Backend != db.BackendType() {
+				if d, ok := cat.Get(db.BackendType()); ok && d.Named {
 					p = "(backend " + db.Backend + ")"
+				} else if p, err = db.ResolvePath(data); err != nil {
+					p = db.Path
 				}
 				out = append(out, dbListEntry{Name: name, Backend: db.BackendType(), Path: p, Workspace: db.Workspace})
 			}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hybridrag/storage-proxy/adapters"
-	"github.com/hybridrag/storage-proxy/adapters/postgres"
+	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/provision"
 	"github.com/hybridrag/storage-proxy/proxy"
 	"github.com/hybridrag/storage-proxy/registry"
@@ -59,7 +59,7 @@ is recreated only with --recreate or when its spec changed. The volume is only d
 				return err
 			}
 			o.DataDir, o.Timeout, o.Out = data, timeout, g.stderr
-			o.Registrar = registrar(regPath, data, force)
+			o.Registrar = registrar(cmd, g, regPath, data, force)
 			o.Validator = postgresValidator{}
 			res, err := provision.Docker(cmd.Context(), o)
 			if err != nil {
@@ -92,7 +92,8 @@ is recreated only with --recreate or when its spec changed. The volume is only d
 	f.StringVar(&o.Name, "name", provision.DefaultName, "container name")
 	f.StringVar(&o.Image, "image", provision.DefaultImage, "PostgreSQL image with pgvector")
 	f.StringVar(&o.Volume, "volume", "", "named volume for the data (default <name>-data)")
-	f.BoolVar(&force, "force", false, "with --db: switch even when the database holds data and the new backend is empty")
+	f.BoolVar(&force, "force", false, "with --db: switch even when it hides the database's data or shares a workspace holding rows")
+	f.String("token", "", "bearer token of the proxy serving the registry, if one does (env "+envToken+")")
 	f.BoolVar(&o.Recreate, "recreate", false, "replace the container even when its spec is unchanged (the volume is kept)")
 	f.BoolVar(&o.ShowPassword, "show-password", false, "print the generated password")
 	f.StringVar(&o.DockerHost, "docker-host", "", "Docker engine address (default DOCKER_HOST, else the local socket)")
@@ -184,32 +185,50 @@ func withCode(err error) error {
 	return err
 }
 
-// postgresValidator runs the same checks as `proxy backend set`.
+// postgresValidator runs the same connection check as `proxy backend set`
+// (the postgres descriptor's Check).
 type postgresValidator struct{}
 
 func (postgresValidator) ValidatePostgres(ctx context.Context, dsn string) error {
-	_, err := postgres.Validate(ctx, dsn, postgres.ValidateOptions{})
+	entry := registry.Database{Backend: "provision", Resolved: registry.BackendDef{Type: registry.BackendPostgres, DSN: dsn}}
+	desc, err := backends.Default(nil).For(entry)
+	if err != nil {
+		return err
+	}
+	_, err = desc.Check(ctx, entry, "", backends.CheckOptions{})
 	return err
 }
 
-// registrar records the provisioned backend; unless force, switching a
-// database that holds data to the (empty) new server is refused, as
+// registrar records the provisioned backend and switches --db through the
+// switching service: through the proxy serving the registry when one does
+// (it counts the data through the backends it has open), else in-process.
+// Unless force, a switch that would hide or share data is refused, as
 // `proxy backend set` refuses it.
-func registrar(regPath, dataDir string, force bool) provision.RegistryRegistrar {
-	r := provision.RegistryRegistrar{Path: regPath}
-	if !force {
-		r.CheckSwitch = func(ctx context.Context, db string, cur, next registry.Database) error {
-			return checkSwitchCLI(ctx, db, cur, next, dataDir)
-		}
-	}
-	return r
+func registrar(cmd *cobra.Command, g *globals, regPath, dataDir string, force bool) provision.RegistryRegistrar {
+	return provision.RegistryRegistrar{Path: regPath, Force: force,
+		Switch: func(ctx context.Context, req backends.Request) (backends.Info, error) {
+			proxyURL, serving, err := registry.Serving(regPath)
+			if err != nil {
+				return backends.Info{}, err
+			}
+			if serving {
+				return switchThroughProxy(ctx, proxyURL, g.flagOrEnv(cmd, "token", envToken), req)
+			}
+			res, err := cliSwitcher(regPath, dataDir).Switch(ctx, req)
+			return res.Info, err
+		}}
 }
 
-// provisioner is the server's POST /v1/provision/docker. It never forces a
-// switch: PUT /v1/databases/{db}/backend with force does that.
-func provisioner(regPath, dataDir string) proxy.ProvisionFunc {
+// provisioner is the server's POST /v1/provision/docker. It switches
+// through the server's own switching service and never forces a switch:
+// PUT /v1/databases/{db}/backend with force does that.
+func provisioner(regPath string, sw func() *backends.Switcher) proxy.ProvisionFunc {
 	return func(ctx context.Context, o provision.Options) (provision.Result, error) {
-		o.Registrar = registrar(regPath, dataDir, false)
+		o.Registrar = provision.RegistryRegistrar{Path: regPath,
+			Switch: func(ctx context.Context, req backends.Request) (backends.Info, error) {
+				res, err := sw().Switch(ctx, req)
+				return res.Info, err
+			}}
 		o.Validator = postgresValidator{}
 		return provision.Docker(ctx, o)
 	}

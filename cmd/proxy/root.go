@@ -103,5 +103,6 @@ Exit codes: 0 success, 1 failure, 2 bad command line.`,
 	root.AddCommand(newProvisionCmd(g))
 	root.AddCommand(newBackendCmd(g))
 	root.AddCommand(newStatusCmdFor(g))
+	root.AddCommand(newMigrateCmd(g), newExportCmd(g))
 	return root
 }

@@ -8,14 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridrag/storage-proxy/adapters"
-	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
-	"github.com/hybridrag/storage-proxy/adapters/postgres"
+	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/proxy"
 	"github.com/hybridrag/storage-proxy/registry"
 )
@@ -70,24 +69,6 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, usagef("--log-format %q is not a format: use text or json", format)
 }
 
-// openers maps registry backends to adapters.
-func openers(log *slog.Logger) map[string]proxy.Opener {
-	return map[string]proxy.Opener{
-		registry.BackendJSON: func(ctx context.Context, name string, db registry.Database, dataDir string) (adapters.Backend, error) {
-			dir, err := db.ResolvePath(dataDir)
-			if err != nil {
-				return nil, err
-			}
-			b, err := jsonadapter.Open(ctx, jsonadapter.Config{Dir: dir, Logger: log.With(slog.String("db", name))})
-			if err != nil {
-				return nil, err
-			}
-			return b, nil
-		},
-		registry.BackendPostgres: proxy.PostgresOpener(postgres.Config{Logger: log}),
-	}
-}
-
 func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	log, err := newLogger(g.stderr, o.logFormat, o.logLevel)
 	if err != nil {
@@ -117,11 +98,12 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer shutdownTelemetry(tel, log)
-	srv, err := proxy.NewServer(ctx, proxy.Config{
+	var srv *proxy.Server
+	srv, err = proxy.NewServer(ctx, proxy.Config{
 		Telemetry: tel, PublicURL: "http://" + listen,
 		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody,
-		Logger: log, Openers: openers(log), Version: buildVersion().Version,
-		Provision: provisioner(regPath, data),
+		Logger: log, Backends: backends.Default(log), Version: buildVersion().Version,
+		Provision: provisioner(regPath, func() *backends.Switcher { return srv.Switcher() }),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: fix the registry or point --registry at another file", err)
@@ -138,6 +120,21 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 		log.Warn("listening beyond loopback without a token: anyone who can reach this address can read and write; set --token or HYBRIDRAG_TOKEN",
 			slog.String("addr", ln.Addr().String()))
 	}
+	// Record that this process serves the registry, so `proxy backend set`
+	// goes through this proxy (which holds the JSON folders' locks).
+	release, err := registry.Announce(regPath, serveURL(ln.Addr()))
+	switch {
+	case errors.Is(err, registry.ErrAlreadyServed):
+		log.Warn("another proxy serves this registry too; backend commands go through that one", slog.Any("error", err))
+	case err != nil:
+		log.Warn("cannot record that this proxy serves the registry; backend commands will not go through it", slog.Any("error", err))
+	default:
+		defer func() {
+			if err := release(); err != nil {
+				log.Warn("remove the serving record", slog.Any("error", err))
+			}
+		}()
+	}
 	log.Info("starting", slog.String("version", buildVersion().Version), slog.String("registry", regPath),
 		slog.String("data", data), slog.String("listen", ln.Addr().String()))
 	if err := srv.Serve(ctx, ln); err != nil {
@@ -145,6 +142,20 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveURL is the base URL local commands reach the proxy at: an
+// unspecified listen address (0.0.0.0, ::) is reached over loopback.
+func serveURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String()
+	}
+	ip := tcp.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
 func isLoopback(a net.Addr) bool {

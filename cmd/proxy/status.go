@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hybridrag/storage-proxy/adapters"
-	"github.com/hybridrag/storage-proxy/adapters/postgres"
+	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/monitor"
 	"github.com/hybridrag/storage-proxy/proxy"
 	"github.com/hybridrag/storage-proxy/registry"
@@ -32,9 +32,10 @@ type statusCmdOptions struct {
 	// RegistryPath and DataDir return the root's resolved settings.
 	RegistryPath func() (string, error)
 	DataDir      func() (string, error)
-	// DSNOf returns a PostgreSQL database's connection string from its
-	// registry entry; nil leaves PostgreSQL databases uninspected.
-	DSNOf func(registry.Database) (string, error)
+	// Backends inspects databases whose backend reports server statistics
+	// (backends.Descriptor.Stats) with a one-off connection; nil leaves
+	// them uninspected.
+	Backends *backends.Catalog
 }
 
 // newStatusCmdFor is `proxy status` with the root's --registry and --data.
@@ -45,7 +46,7 @@ func newStatusCmdFor(g *globals) *cobra.Command {
 	cmd = newStatusCmd(statusCmdOptions{
 		RegistryPath: func() (string, error) { return g.registryPath(cmd) },
 		DataDir:      func() (string, error) { return g.dataDir(cmd) },
-		DSNOf:        func(db registry.Database) (string, error) { return db.Resolved.ExpandDSN() },
+		Backends:     backends.Default(nil),
 	})
 	return cmd
 }
@@ -108,7 +109,10 @@ func runStatus(ctx context.Context, out io.Writer, color bool, opts statusCmdOpt
 	if err != nil {
 		return err
 	}
-	coll := monitor.Collector{DataDir: dataDir, Postgres: dsnInspector(opts.DSNOf)}
+	coll := monitor.Collector{DataDir: dataDir, Postgres: catalogInspector(opts.Backends)}
+	if opts.Backends != nil {
+		coll.ServerStats = opts.Backends.HasStats
+	}
 	var sts []monitor.Status
 	if len(args) == 1 {
 		if _, ok := reg.Databases[args[0]]; !ok {
@@ -140,21 +144,22 @@ func runStatus(ctx context.Context, out io.Writer, color bool, opts statusCmdOpt
 	return nil
 }
 
-// dsnInspector inspects PostgreSQL databases with a one-off connection.
-func dsnInspector(dsnOf func(registry.Database) (string, error)) monitor.InspectorFor {
-	if dsnOf == nil {
+// catalogInspector inspects databases through their descriptor's Stats,
+// with a one-off connection.
+func catalogInspector(cat *backends.Catalog) monitor.InspectorFor {
+	if cat == nil {
 		return nil
 	}
 	return func(name string, db registry.Database) (monitor.PostgresInspector, error) {
-		dsn, err := dsnOf(db)
+		d, err := cat.For(db)
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", name, err)
 		}
-		if dsn == "" {
-			return nil, fmt.Errorf("database %s has no PostgreSQL connection string in the registry", name)
+		if d.Stats == nil {
+			return nil, fmt.Errorf("database %s: backend type %s reports no statistics", name, d.Type)
 		}
 		return monitor.PostgresInspectorFunc(func(ctx context.Context) (adapters.DBStats, error) {
-			return postgres.InspectDSN(ctx, dsn, monitor.DefaultPostgresTimeout)
+			return d.Stats(ctx, db)
 		}), nil
 	}
 }

@@ -1,30 +1,34 @@
-package json
+package lightragfile
 
 import (
 	"bufio"
 	"unicode/utf8"
 )
 
-// pyWriter re-emits raw JSON the way Python's json.dump(ensure_ascii=False)
+// PyWriter re-emits raw JSON the way Python's json.dump(ensure_ascii=False)
 // lays it out, so LightRAG's files keep their look after we rewrite them:
 // with indent > 0 it is json.dump(indent=2) (KV files), with indent 0 the
 // default one-line ", " / ": " separators (NanoVectorDB files).
-type pyWriter struct {
+type PyWriter struct {
 	w       *bufio.Writer
 	indent  int
 	scratch []byte
 }
 
-// value writes one raw JSON value at nesting level.
-func (p *pyWriter) value(raw []byte, level int) error {
-	s := newBytesScanner(raw, "record")
+// NewPyWriter writes to w with the given indent (2 for KV files, 0 for the
+// one-line NanoVectorDB layout).
+func NewPyWriter(w *bufio.Writer, indent int) *PyWriter { return &PyWriter{w: w, indent: indent} }
+
+// Value writes one raw JSON value at nesting level.
+func (p *PyWriter) Value(raw []byte, level int) error {
+	s := NewBytesScanner(raw, "record")
 	if err := p.scanValue(s, level, 0); err != nil {
 		return err
 	}
-	return s.expectEOF()
+	return s.ExpectEOF()
 }
 
-func (p *pyWriter) newline(level int) {
+func (p *PyWriter) newline(level int) {
 	if p.indent == 0 {
 		return
 	}
@@ -34,19 +38,19 @@ func (p *pyWriter) newline(level int) {
 	}
 }
 
-func (p *pyWriter) scanValue(s *scanner, level, depth int) error {
+func (p *PyWriter) scanValue(s *Scanner, level, depth int) error {
 	if depth > maxDepth {
-		return s.corrupt("values nested more than %d deep", maxDepth)
+		return s.Corrupt("values nested more than %d deep", maxDepth)
 	}
 	c, ok := s.skipWS()
 	if !ok {
-		return s.corrupt("unexpected end of input, want a value")
+		return s.Corrupt("unexpected end of input, want a value")
 	}
 	switch c {
 	case '"':
 		s.pos++
 		var err error
-		p.scratch, err = s.readStringValue(p.scratch[:0])
+		p.scratch, err = s.ReadStringValue(p.scratch[:0])
 		if err != nil {
 			return err
 		}
@@ -54,13 +58,13 @@ func (p *pyWriter) scanValue(s *scanner, level, depth int) error {
 		return nil
 	case '{':
 		if b, _ := peekAfter(s); b == '}' {
-			_, err := s.copyValue(nil, false)
+			_, err := s.CopyValue(nil, false)
 			p.w.WriteString("{}")
 			return err
 		}
 		p.w.WriteByte('{')
 		n := 0
-		err := s.objectMembers(nil, func(key []byte) error {
+		err := s.ObjectMembers(nil, func(key []byte) error {
 			if n > 0 {
 				p.w.WriteByte(',')
 				if p.indent == 0 {
@@ -81,12 +85,12 @@ func (p *pyWriter) scanValue(s *scanner, level, depth int) error {
 		return nil
 	case '[':
 		if b, _ := peekAfter(s); b == ']' {
-			_, err := s.copyValue(nil, false)
+			_, err := s.CopyValue(nil, false)
 			p.w.WriteString("[]")
 			return err
 		}
 		p.w.WriteByte('[')
-		err := s.arrayElems(func(i int) error {
+		err := s.ArrayElems(func(i int) error {
 			if i > 0 {
 				p.w.WriteByte(',')
 				if p.indent == 0 {
@@ -104,7 +108,7 @@ func (p *pyWriter) scanValue(s *scanner, level, depth int) error {
 		return nil
 	}
 	var err error
-	p.scratch, err = s.copyValue(p.scratch[:0], true)
+	p.scratch, err = s.CopyValue(p.scratch[:0], true)
 	if err != nil {
 		return err
 	}
@@ -114,7 +118,7 @@ func (p *pyWriter) scanValue(s *scanner, level, depth int) error {
 
 // peekAfter returns the first non-space byte after the current one (the
 // opening bracket) without consuming anything. Only used on in-memory input.
-func peekAfter(s *scanner) (byte, bool) {
+func peekAfter(s *Scanner) (byte, bool) {
 	for i := s.pos + 1; i < s.end; i++ {
 		switch c := s.buf[i]; c {
 		case ' ', '\n', '\r', '\t':
@@ -125,16 +129,19 @@ func peekAfter(s *scanner) (byte, bool) {
 	return 0, false
 }
 
-const hexDigits = "0123456789abcdef"
+// HexDigits are the lower-case hex digits used in \u escapes.
+const HexDigits = "0123456789abcdef"
 
 // writeString writes s as a JSON string escaped like Python's
 // ensure_ascii=False encoder: only '"', '\\' and control characters are
 // escaped. Invalid UTF-8 becomes U+FFFD so Python can read the file.
-func (p *pyWriter) writeString(s []byte) {
-	writePyString(p.w, s)
+func (p *PyWriter) writeString(s []byte) {
+	WritePyString(p.w, s)
 }
 
-func writePyString(w *bufio.Writer, s []byte) {
+// WritePyString writes s as a JSON string escaped like Python's
+// json.dump(ensure_ascii=False).
+func WritePyString(w *bufio.Writer, s []byte) {
 	w.WriteByte('"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -162,8 +169,8 @@ func writePyString(w *bufio.Writer, s []byte) {
 				w.WriteString(`\f`)
 			default:
 				w.WriteString(`\u00`)
-				w.WriteByte(hexDigits[c>>4])
-				w.WriteByte(hexDigits[c&0xf])
+				w.WriteByte(HexDigits[c>>4])
+				w.WriteByte(HexDigits[c&0xf])
 			}
 			i++
 			start = i

@@ -1,4 +1,4 @@
-package json
+package lightragfile
 
 import (
 	"bytes"
@@ -11,13 +11,13 @@ import (
 	"github.com/hybridrag/storage-proxy/adapters"
 )
 
-// scanner is a small streaming JSON tokenizer for LightRAG's files. It reads
+// Scanner is a small streaming JSON tokenizer for LightRAG's files. It reads
 // through a fixed buffer, so a multi-GB file never sits in memory, and it can
 // copy a value compactly (whitespace outside strings dropped, string bytes
 // kept exactly as written) or skip it while still checking its syntax.
 // encoding/json's Decoder.Token allocates per token and is several times
 // slower on these files.
-type scanner struct {
+type Scanner struct {
 	r    io.Reader // nil when scanning an in-memory slice
 	buf  []byte
 	pos  int
@@ -33,19 +33,39 @@ const maxDepth = 10000
 
 const scanBufSize = 256 << 10
 
-func newScanner(r io.Reader, file string) *scanner {
-	return &scanner{r: r, buf: make([]byte, scanBufSize), file: file}
+// NewScanner reads r through a fixed buffer; file names it in errors.
+func NewScanner(r io.Reader, file string) *Scanner {
+	return &Scanner{r: r, buf: make([]byte, scanBufSize), file: file}
 }
 
-func newBytesScanner(b []byte, file string) *scanner {
-	return &scanner{buf: b, end: len(b), eof: true, file: file}
+// NewBytesScanner scans an in-memory slice.
+func NewBytesScanner(b []byte, file string) *Scanner {
+	return &Scanner{buf: b, end: len(b), eof: true, file: file}
 }
 
-// errReadFailed marks an I/O failure (as opposed to bad content).
-var errReadFailed = errors.New("read failed")
+// NewScannerAt is NewScanner for input that starts at byte offset base of
+// the file, so offsets in messages are file offsets.
+func NewScannerAt(r io.Reader, base int64, file string) *Scanner {
+	s := NewScanner(r, file)
+	s.base = base
+	return s
+}
+
+// Advance consumes the byte that PeekKind returned (a string's opening
+// quote, typically, before ReadString).
+func (s *Scanner) Advance() { s.pos++ }
+
+// ReadErr is the I/O error that ended the input early, if any.
+func (s *Scanner) ReadErr() error { return s.rerr }
+
+// AtEOF reports whether all input has been consumed.
+func (s *Scanner) AtEOF() bool { return !s.fill() }
+
+// ErrReadFailed marks an I/O failure (as opposed to bad content).
+var ErrReadFailed = errors.New("read failed")
 
 // fill makes at least one unread byte available; false at end of input.
-func (s *scanner) fill() bool {
+func (s *Scanner) fill() bool {
 	if s.pos < s.end {
 		return true
 	}
@@ -68,26 +88,26 @@ func (s *scanner) fill() bool {
 	return true
 }
 
-func (s *scanner) offset() int64 { return s.base + int64(s.pos) }
+func (s *Scanner) Offset() int64 { return s.base + int64(s.pos) }
 
 // corrupt builds the error for bad content at the current offset.
-func (s *scanner) corrupt(format string, args ...any) error {
+func (s *Scanner) Corrupt(format string, args ...any) error {
 	if s.rerr != nil {
-		return fmt.Errorf("read %s: %w: %w", s.file, errReadFailed, s.rerr)
+		return fmt.Errorf("read %s: %w: %w", s.file, ErrReadFailed, s.rerr)
 	}
 	msg := fmt.Sprintf(format, args...)
-	return corruptError(s.file, fmt.Sprintf("%s (at byte %d)", msg, s.offset()))
+	return CorruptError(s.file, fmt.Sprintf("%s (at byte %d)", msg, s.Offset()))
 }
 
-// corruptError is the error for a file that is not in LightRAG's format.
-func corruptError(file, problem string) *adapters.Error {
+// CorruptError is the error for a file that is not in LightRAG's format.
+func CorruptError(file, problem string) *adapters.Error {
 	return adapters.Errorf(adapters.ErrCorrupt, "corrupt_file",
 		"the file is not in LightRAG's format: restore it from a backup, or move it out of the folder to start this namespace empty",
 		"%s: %s", file, problem)
 }
 
 // ensure makes at least n unread bytes available if the input has them.
-func (s *scanner) ensure(n int) bool {
+func (s *Scanner) ensure(n int) bool {
 	for s.end-s.pos < n {
 		if s.eof || s.r == nil {
 			return false
@@ -112,7 +132,7 @@ func (s *scanner) ensure(n int) bool {
 
 // skipBOM drops a UTF-8 byte order mark at the start (LightRAG opens files
 // with utf-8-sig).
-func (s *scanner) skipBOM() {
+func (s *Scanner) SkipBOM() {
 	if s.ensure(3) && bytes.HasPrefix(s.buf[s.pos:s.end], []byte{0xEF, 0xBB, 0xBF}) {
 		s.pos += 3
 	}
@@ -120,7 +140,7 @@ func (s *scanner) skipBOM() {
 
 // skipWS skips JSON whitespace and returns the next byte without consuming
 // it; ok is false at end of input.
-func (s *scanner) skipWS() (byte, bool) {
+func (s *Scanner) skipWS() (byte, bool) {
 	for s.fill() {
 		for s.pos < s.end {
 			c := s.buf[s.pos]
@@ -134,25 +154,25 @@ func (s *scanner) skipWS() (byte, bool) {
 }
 
 // expect consumes c after optional whitespace.
-func (s *scanner) expect(c byte, what string) error {
+func (s *Scanner) Expect(c byte, what string) error {
 	b, ok := s.skipWS()
 	if !ok {
-		return s.corrupt("unexpected end of file, want %s", what)
+		return s.Corrupt("unexpected end of file, want %s", what)
 	}
 	if b != c {
-		return s.corrupt("found %s, want %s", describeByte(b), what)
+		return s.Corrupt("found %s, want %s", describeByte(b), what)
 	}
 	s.pos++
 	return nil
 }
 
 // expectEOF checks nothing but whitespace follows the top-level value.
-func (s *scanner) expectEOF() error {
+func (s *Scanner) ExpectEOF() error {
 	if b, ok := s.skipWS(); ok {
-		return s.corrupt("unexpected %s after the top-level value", describeByte(b))
+		return s.Corrupt("unexpected %s after the top-level value", describeByte(b))
 	}
 	if s.rerr != nil {
-		return s.corrupt("")
+		return s.Corrupt("")
 	}
 	return nil
 }
@@ -177,11 +197,11 @@ var strSpecial = func() (t [256]bool) {
 // readString reads a string (the opening quote already consumed), calling
 // emit with successive pieces of its decoded text. Pieces alias the buffer
 // and are valid only during the call.
-func (s *scanner) readString(emit func([]byte) error) error {
+func (s *Scanner) ReadString(emit func([]byte) error) error {
 	var esc [utf8.UTFMax * 2]byte
 	for {
 		if !s.fill() {
-			return s.corrupt("unexpected end of file inside a string")
+			return s.Corrupt("unexpected end of file inside a string")
 		}
 		start := s.pos
 		i := s.pos
@@ -213,13 +233,13 @@ func (s *scanner) readString(emit func([]byte) error) error {
 				}
 			}
 		default:
-			return s.corrupt("control character 0x%02x inside a string", c)
+			return s.Corrupt("control character 0x%02x inside a string", c)
 		}
 	}
 }
 
 // nextByte consumes one byte.
-func (s *scanner) nextByte() (byte, bool) {
+func (s *Scanner) nextByte() (byte, bool) {
 	if !s.fill() {
 		return 0, false
 	}
@@ -229,10 +249,10 @@ func (s *scanner) nextByte() (byte, bool) {
 }
 
 // readEscape decodes one escape (after the backslash) and appends its UTF-8.
-func (s *scanner) readEscape(dst []byte) ([]byte, error) {
+func (s *Scanner) readEscape(dst []byte) ([]byte, error) {
 	c, ok := s.nextByte()
 	if !ok {
-		return nil, s.corrupt("unexpected end of file inside a string escape")
+		return nil, s.Corrupt("unexpected end of file inside a string escape")
 	}
 	switch c {
 	case '"', '\\', '/':
@@ -259,7 +279,7 @@ func (s *scanner) readEscape(dst []byte) ([]byte, error) {
 				s.pos++
 				c2, ok := s.nextByte()
 				if !ok {
-					return nil, s.corrupt("unexpected end of file inside a string escape")
+					return nil, s.Corrupt("unexpected end of file inside a string escape")
 				}
 				if c2 == 'u' {
 					r2, err := s.readHex4()
@@ -284,21 +304,21 @@ func (s *scanner) readEscape(dst []byte) ([]byte, error) {
 		}
 		return utf8.AppendRune(dst, r), nil
 	}
-	return nil, s.corrupt("invalid escape \\%s inside a string", describeByte(c))
+	return nil, s.Corrupt("invalid escape \\%s inside a string", describeByte(c))
 }
 
 // readEscapeAfterBackslash re-enters readEscape for an escape whose
 // backslash was consumed already (pos is at the escape letter).
-func (s *scanner) readEscapeAfterBackslash(dst []byte) ([]byte, error) {
+func (s *Scanner) readEscapeAfterBackslash(dst []byte) ([]byte, error) {
 	return s.readEscape(dst)
 }
 
-func (s *scanner) readHex4() (rune, error) {
+func (s *Scanner) readHex4() (rune, error) {
 	var r rune
 	for k := 0; k < 4; k++ {
 		c, ok := s.nextByte()
 		if !ok {
-			return 0, s.corrupt("unexpected end of file inside a \\u escape")
+			return 0, s.Corrupt("unexpected end of file inside a \\u escape")
 		}
 		var v byte
 		switch {
@@ -309,7 +329,7 @@ func (s *scanner) readHex4() (rune, error) {
 		case c >= 'A' && c <= 'F':
 			v = c - 'A' + 10
 		default:
-			return 0, s.corrupt("invalid \\u escape inside a string")
+			return 0, s.Corrupt("invalid \\u escape inside a string")
 		}
 		r = r<<4 | rune(v)
 	}
@@ -317,8 +337,8 @@ func (s *scanner) readHex4() (rune, error) {
 }
 
 // readStringValue reads a string (opening quote consumed) into dst, decoded.
-func (s *scanner) readStringValue(dst []byte) ([]byte, error) {
-	err := s.readString(func(p []byte) error {
+func (s *Scanner) ReadStringValue(dst []byte) ([]byte, error) {
+	err := s.ReadString(func(p []byte) error {
 		dst = append(dst, p...)
 		return nil
 	})
@@ -327,11 +347,11 @@ func (s *scanner) readStringValue(dst []byte) ([]byte, error) {
 
 // copyString copies a string raw (opening quote consumed; both quotes are
 // appended), checking its escapes.
-func (s *scanner) copyString(dst []byte) ([]byte, error) {
+func (s *Scanner) copyString(dst []byte) ([]byte, error) {
 	dst = append(dst, '"')
 	for {
 		if !s.fill() {
-			return dst, s.corrupt("unexpected end of file inside a string")
+			return dst, s.Corrupt("unexpected end of file inside a string")
 		}
 		start := s.pos
 		i := s.pos
@@ -351,7 +371,7 @@ func (s *scanner) copyString(dst []byte) ([]byte, error) {
 			s.pos++
 			e, ok := s.nextByte()
 			if !ok {
-				return dst, s.corrupt("unexpected end of file inside a string escape")
+				return dst, s.Corrupt("unexpected end of file inside a string escape")
 			}
 			switch e {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -361,15 +381,15 @@ func (s *scanner) copyString(dst []byte) ([]byte, error) {
 				for k := 0; k < 4; k++ {
 					h, ok := s.nextByte()
 					if !ok || !isHex(h) {
-						return dst, s.corrupt("invalid \\u escape inside a string")
+						return dst, s.Corrupt("invalid \\u escape inside a string")
 					}
 					dst = append(dst, h)
 				}
 			default:
-				return dst, s.corrupt("invalid escape \\%s inside a string", describeByte(e))
+				return dst, s.Corrupt("invalid escape \\%s inside a string", describeByte(e))
 			}
 		default:
-			return dst, s.corrupt("control character 0x%02x inside a string", c)
+			return dst, s.Corrupt("control character 0x%02x inside a string", c)
 		}
 	}
 }
@@ -380,17 +400,17 @@ func isHex(c byte) bool {
 
 // copyValue appends the next value compactly to dst. With keep false it only
 // checks and skips the value (dst is returned unchanged).
-func (s *scanner) copyValue(dst []byte, keep bool) ([]byte, error) {
+func (s *Scanner) CopyValue(dst []byte, keep bool) ([]byte, error) {
 	return s.value(dst, keep, 0)
 }
 
-func (s *scanner) value(dst []byte, keep bool, depth int) ([]byte, error) {
+func (s *Scanner) value(dst []byte, keep bool, depth int) ([]byte, error) {
 	if depth > maxDepth {
-		return dst, s.corrupt("values nested more than %d deep", maxDepth)
+		return dst, s.Corrupt("values nested more than %d deep", maxDepth)
 	}
 	c, ok := s.skipWS()
 	if !ok {
-		return dst, s.corrupt("unexpected end of file, want a value")
+		return dst, s.Corrupt("unexpected end of file, want a value")
 	}
 	switch {
 	case c == '"':
@@ -398,7 +418,7 @@ func (s *scanner) value(dst []byte, keep bool, depth int) ([]byte, error) {
 		if keep {
 			return s.copyString(dst)
 		}
-		return dst, s.readString(nil)
+		return dst, s.ReadString(nil)
 	case c == '{' || c == '[':
 		s.pos++
 		closer := byte('}')
@@ -412,7 +432,7 @@ func (s *scanner) value(dst []byte, keep bool, depth int) ([]byte, error) {
 		for {
 			b, ok := s.skipWS()
 			if !ok {
-				return dst, s.corrupt("unexpected end of file inside %s", containerName(c))
+				return dst, s.Corrupt("unexpected end of file inside %s", containerName(c))
 			}
 			if b == closer && first {
 				s.pos++
@@ -424,7 +444,7 @@ func (s *scanner) value(dst []byte, keep bool, depth int) ([]byte, error) {
 					break
 				}
 				if b != ',' {
-					return dst, s.corrupt("found %s inside %s, want ',' or %q", describeByte(b), containerName(c), rune(closer))
+					return dst, s.Corrupt("found %s inside %s, want ',' or %q", describeByte(b), containerName(c), rune(closer))
 				}
 				s.pos++
 				if keep {
@@ -432,25 +452,25 @@ func (s *scanner) value(dst []byte, keep bool, depth int) ([]byte, error) {
 				}
 				b, ok = s.skipWS()
 				if !ok {
-					return dst, s.corrupt("unexpected end of file inside %s", containerName(c))
+					return dst, s.Corrupt("unexpected end of file inside %s", containerName(c))
 				}
 			}
 			first = false
 			if c == '{' {
 				if b != '"' {
-					return dst, s.corrupt("found %s, want an object key", describeByte(b))
+					return dst, s.Corrupt("found %s, want an object key", describeByte(b))
 				}
 				s.pos++
 				var err error
 				if keep {
 					dst, err = s.copyString(dst)
 				} else {
-					err = s.readString(nil)
+					err = s.ReadString(nil)
 				}
 				if err != nil {
 					return dst, err
 				}
-				if err := s.expect(':', "':' after an object key"); err != nil {
+				if err := s.Expect(':', "':' after an object key"); err != nil {
 					return dst, err
 				}
 				if keep {
@@ -475,9 +495,9 @@ func (s *scanner) value(dst []byte, keep bool, depth int) ([]byte, error) {
 	case c == 'n':
 		return s.literal(dst, keep, "null")
 	case c == 'N' || c == 'I':
-		return dst, s.corrupt("NaN and Infinity are not JSON; replace them with null or a number")
+		return dst, s.Corrupt("NaN and Infinity are not JSON; replace them with null or a number")
 	}
-	return dst, s.corrupt("found %s, want a value", describeByte(c))
+	return dst, s.Corrupt("found %s, want a value", describeByte(c))
 }
 
 func containerName(c byte) string {
@@ -487,11 +507,11 @@ func containerName(c byte) string {
 	return "an array"
 }
 
-func (s *scanner) literal(dst []byte, keep bool, lit string) ([]byte, error) {
+func (s *Scanner) literal(dst []byte, keep bool, lit string) ([]byte, error) {
 	for k := 0; k < len(lit); k++ {
 		c, ok := s.nextByte()
 		if !ok || c != lit[k] {
-			return dst, s.corrupt("invalid literal, want %s", lit)
+			return dst, s.Corrupt("invalid literal, want %s", lit)
 		}
 	}
 	if keep {
@@ -501,7 +521,7 @@ func (s *scanner) literal(dst []byte, keep bool, lit string) ([]byte, error) {
 }
 
 // number copies a JSON number, checking its grammar.
-func (s *scanner) number(dst []byte, keep bool) ([]byte, error) {
+func (s *Scanner) number(dst []byte, keep bool) ([]byte, error) {
 	// states: 0 start, 1 after '-', 2 leading zero, 3 int digits, 4 after '.',
 	// 5 frac digits, 6 after e, 7 after e sign, 8 exp digits
 	state := 0
@@ -559,22 +579,22 @@ func (s *scanner) number(dst []byte, keep bool) ([]byte, error) {
 		}
 	}
 	if state != 2 && state != 3 && state != 5 && state != 8 {
-		return dst, s.corrupt("invalid number")
+		return dst, s.Corrupt("invalid number")
 	}
 	return dst, nil
 }
 
 // objectKeys iterates the members of an object whose '{' is next: for each
 // key (decoded) it calls member, which must consume the value.
-func (s *scanner) objectMembers(keyBuf []byte, member func(key []byte) error) error {
-	if err := s.expect('{', "'{'"); err != nil {
+func (s *Scanner) ObjectMembers(keyBuf []byte, member func(key []byte) error) error {
+	if err := s.Expect('{', "'{'"); err != nil {
 		return err
 	}
 	first := true
 	for {
 		b, ok := s.skipWS()
 		if !ok {
-			return s.corrupt("unexpected end of file inside an object")
+			return s.Corrupt("unexpected end of file inside an object")
 		}
 		if b == '}' {
 			s.pos++
@@ -582,24 +602,24 @@ func (s *scanner) objectMembers(keyBuf []byte, member func(key []byte) error) er
 		}
 		if !first {
 			if b != ',' {
-				return s.corrupt("found %s inside an object, want ',' or '}'", describeByte(b))
+				return s.Corrupt("found %s inside an object, want ',' or '}'", describeByte(b))
 			}
 			s.pos++
 			if b, ok = s.skipWS(); !ok {
-				return s.corrupt("unexpected end of file inside an object")
+				return s.Corrupt("unexpected end of file inside an object")
 			}
 		}
 		first = false
 		if b != '"' {
-			return s.corrupt("found %s, want an object key", describeByte(b))
+			return s.Corrupt("found %s, want an object key", describeByte(b))
 		}
 		s.pos++
 		var err error
-		keyBuf, err = s.readStringValue(keyBuf[:0])
+		keyBuf, err = s.ReadStringValue(keyBuf[:0])
 		if err != nil {
 			return err
 		}
-		if err := s.expect(':', "':' after an object key"); err != nil {
+		if err := s.Expect(':', "':' after an object key"); err != nil {
 			return err
 		}
 		if err := member(keyBuf); err != nil {
@@ -610,14 +630,14 @@ func (s *scanner) objectMembers(keyBuf []byte, member func(key []byte) error) er
 
 // arrayElems iterates the elements of an array whose '[' is next; elem must
 // consume each element.
-func (s *scanner) arrayElems(elem func(i int) error) error {
-	if err := s.expect('[', "'['"); err != nil {
+func (s *Scanner) ArrayElems(elem func(i int) error) error {
+	if err := s.Expect('[', "'['"); err != nil {
 		return err
 	}
 	for i := 0; ; i++ {
 		b, ok := s.skipWS()
 		if !ok {
-			return s.corrupt("unexpected end of file inside an array")
+			return s.Corrupt("unexpected end of file inside an array")
 		}
 		if b == ']' {
 			s.pos++
@@ -625,7 +645,7 @@ func (s *scanner) arrayElems(elem func(i int) error) error {
 		}
 		if i > 0 {
 			if b != ',' {
-				return s.corrupt("found %s inside an array, want ',' or ']'", describeByte(b))
+				return s.Corrupt("found %s inside an array, want ',' or ']'", describeByte(b))
 			}
 			s.pos++
 		}
@@ -636,10 +656,10 @@ func (s *scanner) arrayElems(elem func(i int) error) error {
 }
 
 // peekKind returns the next non-space byte without consuming it.
-func (s *scanner) peekKind() (byte, bool) { return s.skipWS() }
+func (s *Scanner) PeekKind() (byte, bool) { return s.skipWS() }
 
-// jsonKindName names the JSON type starting with b, for messages.
-func jsonKindName(b byte) string {
+// JSONKindName names the JSON type starting with b, for messages.
+func JSONKindName(b byte) string {
 	switch {
 	case b == '{':
 		return "a JSON object"

@@ -1,4 +1,4 @@
-package json
+package lightragfile
 
 import (
 	"bytes"
@@ -11,42 +11,49 @@ import (
 	"unicode/utf8"
 )
 
-// xmlScanner is a small streaming XML tokenizer for GraphML. encoding/xml
+// XMLScanner is a small streaming XML tokenizer for GraphML. encoding/xml
 // reads about 35 MB/s on LightRAG's graphs (it allocates per token and per
 // byte of text); this one returns slices of its buffer and decodes only what
 // the caller asks for. It follows expat (which networkx uses) where it
 // matters: entity and character references, CRLF and attribute whitespace
 // normalisation, CDATA, comments and processing instructions, UTF-8 only.
-type xmlScanner struct {
+type XMLScanner struct {
 	r    io.Reader
 	buf  []byte
 	pos  int
 	end  int
+	base int64 // input offset of buf[0]
 	eof  bool
 	rerr error
-	line int // lines before buf[pos], for messages (approximate)
-	// The current token.
-	kind      xmlKind
-	name      []byte // local name of a start or end tag
-	attrs     []byte // raw attribute text of a start tag
-	selfClose bool
-	text      []byte // raw text, or CDATA content
-	cdata     bool
+	// Line is the number of lines before the unread input, for messages
+	// (approximate).
+	Line int
+	// The current token (slices alias the buffer until the next call).
+	Kind      XMLKind
+	Name      []byte // local name of a start or end tag
+	Attrs     []byte // raw attribute text of a start tag
+	SelfClose bool
+	Text      []byte // raw text, or CDATA content
+	CDATA     bool
+	// TokenStart is the input offset of the current token's first byte.
+	TokenStart int64
 }
 
-type xmlKind int
+// XMLKind is the kind of the current token.
+
+type XMLKind int
 
 const (
-	xmlEOF xmlKind = iota
-	xmlStart
-	xmlEnd
-	xmlText
+	XMLEOF XMLKind = iota
+	XMLStart
+	XMLEnd
+	XMLText
 )
 
-var errXMLSyntax = errors.New("xml syntax")
+var ErrXMLSyntax = errors.New("xml syntax")
 
 // skipBOM drops a UTF-8 byte order mark.
-func (x *xmlScanner) skipBOM() {
+func (x *XMLScanner) SkipBOM() {
 	for x.end-x.pos < 3 && x.more() {
 	}
 	if bytes.HasPrefix(x.buf[x.pos:x.end], []byte{0xEF, 0xBB, 0xBF}) {
@@ -54,24 +61,37 @@ func (x *xmlScanner) skipBOM() {
 	}
 }
 
-func newXMLScanner(r io.Reader) *xmlScanner {
-	return &xmlScanner{r: r, buf: make([]byte, 256<<10), line: 1}
+// NewXMLScanner reads XML from r through a growing buffer.
+func NewXMLScanner(r io.Reader) *XMLScanner {
+	return &XMLScanner{r: r, buf: make([]byte, 256<<10), Line: 1}
 }
 
-func (x *xmlScanner) syntax(format string, args ...any) error {
+// NewXMLScannerAt is NewXMLScanner for input that starts at byte offset
+// base of a file, so offsets and TokenStart are file offsets.
+func NewXMLScannerAt(r io.Reader, base int64) *XMLScanner {
+	x := NewXMLScanner(r)
+	x.base = base
+	return x
+}
+
+// Offset is the input offset of the next unread byte.
+func (x *XMLScanner) Offset() int64 { return x.base + int64(x.pos) }
+
+func (x *XMLScanner) syntax(format string, args ...any) error {
 	if x.rerr != nil {
 		return x.rerr
 	}
-	return fmt.Errorf("%w: %s (line %d)", errXMLSyntax, fmt.Sprintf(format, args...), x.line)
+	return fmt.Errorf("%w: %s (line %d)", ErrXMLSyntax, fmt.Sprintf(format, args...), x.Line)
 }
 
 // more reads more input, compacting and growing the buffer; false at EOF.
-func (x *xmlScanner) more() bool {
+func (x *XMLScanner) more() bool {
 	if x.eof {
 		return false
 	}
 	if x.pos > 0 {
-		x.line += bytes.Count(x.buf[:x.pos], []byte{'\n'})
+		x.Line += bytes.Count(x.buf[:x.pos], []byte{'\n'})
+		x.base += int64(x.pos) // offsets stay file offsets
 		copy(x.buf, x.buf[x.pos:x.end])
 		x.end -= x.pos
 		x.pos = 0
@@ -92,7 +112,7 @@ func (x *xmlScanner) more() bool {
 
 // find returns the index (relative to pos) of sep in the unread input,
 // reading more as needed; -1 at EOF.
-func (x *xmlScanner) find(from int, sep string) int {
+func (x *XMLScanner) find(from int, sep string) int {
 	for {
 		if i := bytes.Index(x.buf[x.pos+from:x.end], []byte(sep)); i >= 0 {
 			return from + i
@@ -106,7 +126,7 @@ func (x *xmlScanner) find(from int, sep string) int {
 
 // findTagEnd returns the index of the '>' closing the tag that starts at
 // pos, skipping quoted attribute values.
-func (x *xmlScanner) findTagEnd() int {
+func (x *XMLScanner) findTagEnd() int {
 	var quote byte
 	for i := 1; ; i++ {
 		for x.pos+i >= x.end {
@@ -130,10 +150,11 @@ func (x *xmlScanner) findTagEnd() int {
 
 // next advances to the next start tag, end tag or text run. Comments,
 // processing instructions and the doctype are skipped.
-func (x *xmlScanner) next() error {
+func (x *XMLScanner) Next() error {
 	for {
+		x.TokenStart = x.Offset()
 		if x.pos == x.end && !x.more() {
-			x.kind = xmlEOF
+			x.Kind = XMLEOF
 			if x.rerr != nil {
 				return x.rerr
 			}
@@ -144,7 +165,7 @@ func (x *xmlScanner) next() error {
 			if i < 0 {
 				i = x.end - x.pos
 			}
-			x.kind, x.text, x.cdata = xmlText, x.buf[x.pos:x.pos+i], false
+			x.Kind, x.Text, x.CDATA = XMLText, x.buf[x.pos:x.pos+i], false
 			x.pos += i
 			return nil
 		}
@@ -175,7 +196,7 @@ func (x *xmlScanner) next() error {
 			if i < 0 {
 				return x.syntax("unterminated CDATA section")
 			}
-			x.kind, x.text, x.cdata = xmlText, x.buf[x.pos+9:x.pos+i], true
+			x.Kind, x.Text, x.CDATA = XMLText, x.buf[x.pos+9:x.pos+i], true
 			x.pos += i + 3
 			return nil
 		case bytes.HasPrefix(rest, []byte("<!")):
@@ -195,14 +216,14 @@ func (x *xmlScanner) next() error {
 			tag := x.buf[x.pos+1 : x.pos+i]
 			x.pos += i + 1
 			if len(tag) > 0 && tag[0] == '/' {
-				x.kind, x.name = xmlEnd, localName(bytes.TrimRight(tag[1:], " \t\r\n"))
-				if len(x.name) == 0 {
+				x.Kind, x.Name = XMLEnd, localName(bytes.TrimRight(tag[1:], " \t\r\n"))
+				if len(x.Name) == 0 {
 					return x.syntax("an end tag has no name")
 				}
 				return nil
 			}
-			x.selfClose = len(tag) > 0 && tag[len(tag)-1] == '/'
-			if x.selfClose {
+			x.SelfClose = len(tag) > 0 && tag[len(tag)-1] == '/'
+			if x.SelfClose {
 				tag = tag[:len(tag)-1]
 			}
 			n := 0
@@ -212,13 +233,13 @@ func (x *xmlScanner) next() error {
 			if n == 0 {
 				return x.syntax("a tag has no name")
 			}
-			x.kind, x.name, x.attrs = xmlStart, localName(tag[:n]), tag[n:]
+			x.Kind, x.Name, x.Attrs = XMLStart, localName(tag[:n]), tag[n:]
 			return nil
 		}
 	}
 }
 
-func (x *xmlScanner) checkDecl(pi []byte) error {
+func (x *XMLScanner) checkDecl(pi []byte) error {
 	i := bytes.Index(pi, []byte("encoding="))
 	if i < 0 || i+10 > len(pi) {
 		return nil
@@ -244,8 +265,8 @@ func localName(b []byte) []byte {
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// eachAttr calls fn with each attribute's (qualified) name and raw value.
-func eachAttr(raw []byte, fn func(name, val []byte) error) error {
+// EachAttr calls fn with each attribute's (qualified) name and raw value.
+func EachAttr(raw []byte, fn func(name, val []byte) error) error {
 	for {
 		for len(raw) > 0 && isXMLSpace(raw[0]) {
 			raw = raw[1:]
@@ -255,7 +276,7 @@ func eachAttr(raw []byte, fn func(name, val []byte) error) error {
 		}
 		eq := bytes.IndexByte(raw, '=')
 		if eq <= 0 {
-			return fmt.Errorf("%w: malformed attribute %q", errXMLSyntax, truncateStr(string(raw)))
+			return fmt.Errorf("%w: malformed attribute %q", ErrXMLSyntax, truncateStr(string(raw)))
 		}
 		name := bytes.TrimRight(raw[:eq], " \t\r\n")
 		raw = raw[eq+1:]
@@ -263,33 +284,33 @@ func eachAttr(raw []byte, fn func(name, val []byte) error) error {
 			raw = raw[1:]
 		}
 		if len(raw) == 0 || (raw[0] != '"' && raw[0] != '\'') {
-			return fmt.Errorf("%w: attribute %s has no quoted value", errXMLSyntax, name)
+			return fmt.Errorf("%w: attribute %s has no quoted value", ErrXMLSyntax, name)
 		}
 		q := raw[0]
 		end := bytes.IndexByte(raw[1:], q)
 		if end < 0 {
-			return fmt.Errorf("%w: attribute %s is not terminated", errXMLSyntax, name)
+			return fmt.Errorf("%w: attribute %s is not terminated", ErrXMLSyntax, name)
 		}
 		val := raw[1 : 1+end]
 		if bytes.IndexByte(val, '<') >= 0 {
-			return fmt.Errorf("%w: '<' in the value of attribute %s", errXMLSyntax, name)
+			return fmt.Errorf("%w: '<' in the value of attribute %s", ErrXMLSyntax, name)
 		}
 		if err := fn(name, val); err != nil {
 			return err
 		}
 		raw = raw[2+end:]
 		if len(raw) > 0 && !isXMLSpace(raw[0]) {
-			return fmt.Errorf("%w: no space after attribute %s", errXMLSyntax, name)
+			return fmt.Errorf("%w: no space after attribute %s", ErrXMLSyntax, name)
 		}
 	}
 }
 
-// decodeXML appends the decoded form of raw text (inAttr: an attribute
+// DecodeXML appends the decoded form of raw text (inAttr: an attribute
 // value) to dst: references resolved, line ends normalised, and for
 // attributes whitespace characters turned into spaces, as expat does.
-func decodeXML(dst, raw []byte, inAttr bool) ([]byte, error) {
+func DecodeXML(dst, raw []byte, inAttr bool) ([]byte, error) {
 	if !utf8.Valid(raw) {
-		return dst, fmt.Errorf("%w: invalid UTF-8", errXMLSyntax)
+		return dst, fmt.Errorf("%w: invalid UTF-8", ErrXMLSyntax)
 	}
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
@@ -297,7 +318,7 @@ func decodeXML(dst, raw []byte, inAttr bool) ([]byte, error) {
 		case c == '&':
 			j := bytes.IndexByte(raw[i:], ';')
 			if j < 0 {
-				return dst, fmt.Errorf("%w: unterminated entity reference", errXMLSyntax)
+				return dst, fmt.Errorf("%w: unterminated entity reference", ErrXMLSyntax)
 			}
 			ent := string(raw[i+1 : i+j])
 			i += j
@@ -314,7 +335,7 @@ func decodeXML(dst, raw []byte, inAttr bool) ([]byte, error) {
 				dst = append(dst, '\'')
 			default:
 				if len(ent) < 2 || ent[0] != '#' {
-					return dst, fmt.Errorf("%w: unknown entity &%s;", errXMLSyntax, ent)
+					return dst, fmt.Errorf("%w: unknown entity &%s;", ErrXMLSyntax, ent)
 				}
 				var n uint64
 				var err error
@@ -324,7 +345,7 @@ func decodeXML(dst, raw []byte, inAttr bool) ([]byte, error) {
 					n, err = strconv.ParseUint(ent[1:], 10, 32)
 				}
 				if err != nil || !isXMLChar(rune(n)) {
-					return dst, fmt.Errorf("%w: invalid character reference &%s;", errXMLSyntax, ent)
+					return dst, fmt.Errorf("%w: invalid character reference &%s;", ErrXMLSyntax, ent)
 				}
 				dst = utf8.AppendRune(dst, rune(n))
 			}
@@ -344,9 +365,9 @@ func decodeXML(dst, raw []byte, inAttr bool) ([]byte, error) {
 				dst = append(dst, c)
 			}
 		case c < 0x20:
-			return dst, fmt.Errorf("%w: control character 0x%02x", errXMLSyntax, c)
+			return dst, fmt.Errorf("%w: control character 0x%02x", ErrXMLSyntax, c)
 		case c == 0xEF && i+2 < len(raw) && raw[i+1] == 0xBF && (raw[i+2] == 0xBE || raw[i+2] == 0xBF):
-			return dst, fmt.Errorf("%w: character U+FFFE or U+FFFF is not allowed in XML", errXMLSyntax)
+			return dst, fmt.Errorf("%w: character U+FFFE or U+FFFF is not allowed in XML", ErrXMLSyntax)
 		default:
 			dst = append(dst, c)
 		}
@@ -360,10 +381,10 @@ func isXMLChar(r rune) bool {
 }
 
 // startElement builds an xml.StartElement with decoded attribute values.
-func (x *xmlScanner) startElement() (xml.StartElement, error) {
-	t := xml.StartElement{Name: xml.Name{Local: string(x.name)}}
-	err := eachAttr(x.attrs, func(name, val []byte) error {
-		v, err := decodeXML(nil, val, true)
+func (x *XMLScanner) StartElement() (xml.StartElement, error) {
+	t := xml.StartElement{Name: xml.Name{Local: string(x.Name)}}
+	err := EachAttr(x.Attrs, func(name, val []byte) error {
+		v, err := DecodeXML(nil, val, true)
 		if err != nil {
 			return err
 		}

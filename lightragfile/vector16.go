@@ -1,0 +1,56 @@
+package lightragfile
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/x448/float16"
+)
+
+// maxVector16Values bounds decompression when the dimension is unknown, so a
+// zlib bomb cannot exhaust memory.
+const maxVector16Values = 1 << 20
+
+// DecodeVector16 decodes NanoVectorDB's per-item "vector" (LightRAG >=
+// 1.4.7): base64 of zlib of the un-normalised embedding as little-endian
+// float16. dim > 0 requires exactly dim values; dim <= 0 accepts any count.
+// It is adapters/json's decodeVector16.
+func DecodeVector16(s string, dim int) ([]float32, error) {
+	comp, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("decode vector: not base64: %w", err)
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(comp))
+	if err != nil {
+		return nil, fmt.Errorf("decode vector: not zlib data: %w", err)
+	}
+	defer zr.Close()
+	limit := int64(2*maxVector16Values + 1)
+	if dim > 0 {
+		limit = int64(2*dim + 1)
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, limit))
+	if err != nil {
+		return nil, fmt.Errorf("decode vector: bad zlib data: %w", err)
+	}
+	switch {
+	case len(raw)%2 != 0 && int64(len(raw)) != limit:
+		return nil, fmt.Errorf("decode vector: %d bytes is not a whole number of float16 values", len(raw))
+	case dim > 0 && len(raw) != 2*dim:
+		if int64(len(raw)) == limit {
+			return nil, fmt.Errorf("decode vector: more than %d values, want %d", dim, dim)
+		}
+		return nil, fmt.Errorf("decode vector: %d values, want %d", len(raw)/2, dim)
+	case int64(len(raw)) == limit:
+		return nil, fmt.Errorf("decode vector: more than %d values", maxVector16Values)
+	}
+	out := make([]float32, len(raw)/2)
+	for i := range out {
+		out[i] = float16.Frombits(binary.LittleEndian.Uint16(raw[2*i:])).Float32()
+	}
+	return out, nil
+}

@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/backends"
+	"github.com/hybridrag/storage-proxy/migration"
+)
+
+// Migration administration: POST /v1/databases/{db}/migration starts moving
+// a database to another backend in the background (the proxy keeps serving
+// its reads; writes answer 503 + Retry-After while it copies), GET follows
+// it, DELETE cancels it (resumable), POST .../verify compares again.
+
+// newMigrations builds the server's migration manager: it flushes through
+// the backend the router has open and switches through the server's
+// switching service, so the registry, maintenance and cutover follow the
+// same path as PUT .../backend.
+func (s *Server) newMigrations() *migration.Manager {
+	return &migration.Manager{Runner: &migration.Runner{
+		Switcher: s.Switcher(),
+		Log:      s.log,
+		Flush: func(ctx context.Context, name string) error {
+			h, err := s.router.acquire(ctx, name)
+			if err != nil {
+				return err
+			}
+			defer s.router.release(h)
+			return h.backend.Flush(ctx)
+		},
+	}}
+}
+
+type migrationRequest struct{ migration.Request }
+
+func (r *migrationRequest) validate() error {
+	if err := r.Request.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) knownDatabase(c echo.Context) (string, error) {
+	name := pathParam(c, "db")
+	if err := adapters.ValidateName("database", name); err != nil {
+		return "", err
+	}
+	reg := s.router.registry()
+	if _, ok := reg.Databases[name]; !ok {
+		return "", unknownDatabase(name, reg.Names())
+	}
+	return name, nil
+}
+
+func (s *Server) startMigration(c echo.Context) error {
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	var req migrationRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	j, err := s.migrations.Start(ctxOf(c), name, req.Request)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusAccepted, j.Status())
+}
+
+func (s *Server) getMigration(c echo.Context) error {
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	j, ok := s.migrations.Get(name)
+	if !ok {
+		return noMigration(name)
+	}
+	return writeJSON(c, http.StatusOK, j.Status())
+}
+
+func (s *Server) cancelMigration(c echo.Context) error {
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	j, ok := s.migrations.Get(name)
+	if !ok {
+		return noMigration(name)
+	}
+	s.migrations.Cancel(name)
+	return writeJSON(c, http.StatusOK, j.Status())
+}
+
+type verifyBody struct {
+	Checks []migration.Check `json:"checks"`
+	OK     bool              `json:"ok"`
+}
+
+type verifyRequest struct {
+	// Settings name the PostgreSQL side for a database still on JSON.
+	backends.Settings
+}
+
+func (s *Server) verifyMigration(c echo.Context) error {
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	var req verifyRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	var other *backends.Settings
+	if req.Settings != (backends.Settings{}) {
+		other = &req.Settings
+	}
+	checks, err := s.migrations.Runner.VerifyNow(ctxOf(c), name, other)
+	if err != nil {
+		return err
+	}
+	body := verifyBody{Checks: checks, OK: true}
+	for _, ch := range checks {
+		body.OK = body.OK && ch.OK()
+	}
+	return writeJSON(c, http.StatusOK, body)
+}
+
+func noMigration(name string) *apiError {
+	return newAPIError(http.StatusNotFound, "no_migration",
+		"start one with POST /v1/databases/"+name+"/migration (proxy migrate "+name+" --to postgres --dsn DSN)",
+		"no migration of database %s has run since this proxy started", name)
+}
+
+// migrationProgress is the running (or last) migration of a database, for
+// its status.
+func (s *Server) migrationProgress(name string) *migration.Progress {
+	if s.migrations == nil {
+		return nil
+	}
+	j, ok := s.migrations.Get(name)
+	if !ok {
+		return nil
+	}
+	p := j.Status().Progress
+	return &p
+}
