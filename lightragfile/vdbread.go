@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"unicode/utf8"
 
@@ -29,7 +28,7 @@ const VDBWant = "want an object with embedding_dim, data and matrix"
 // is decoded row by row from a second handle while the items stream, so
 // memory holds the set of ids and one row, whatever the order of the keys.
 func ReadVectors(ctx context.Context, f File, opt Options, fn func(adapters.VectorRecord) error) (dim int, err error) {
-	fh, name, err := openFile(f)
+	fh, name, err := openFile(f, opt)
 	if err != nil {
 		return 0, err
 	}
@@ -61,9 +60,9 @@ func ReadVectors(ctx context.Context, f File, opt Options, fn func(adapters.Vect
 	// Pass 2: items, with their rows from a second handle.
 	var rows *rowReader
 	if info.haveMatrix {
-		fh2, err := os.Open(f.Path)
+		fh2, _, err := openFile(f, opt)
 		if err != nil {
-			return dim, fmt.Errorf("open %s: %w", f.Path, err)
+			return dim, err
 		}
 		defer fh2.Close()
 		s2, err := scannerAt(fh2, info.matrixOff, name)
@@ -199,7 +198,7 @@ var (
 // reported and skipped; reading resumes at the next {"__id__" (NanoVectorDB
 // writes __id__ first) or at the "matrix" key. With countMatrix the matrix
 // string is measured (info.matrixChars); else it is only skipped.
-func scanVDBStream(ctx context.Context, fh *os.File, name string, em *emitter, countMatrix bool,
+func scanVDBStream(ctx context.Context, fh *file, name string, em *emitter, countMatrix bool,
 	item func(i int, off int64, it *vecItem) error, cutNote func() string) (vdbInfo, error) {
 	var info vdbInfo
 	s, err := scannerAt(fh, 0, name)
@@ -377,7 +376,7 @@ func scanVDBStream(ctx context.Context, fh *os.File, name string, em *emitter, c
 // the number of elements (skipped ones included); atMatrix when it
 // resynchronised at the "matrix" key; stop (not "") when the file ends
 // early, describing where. *sp may be replaced by a scanner further on.
-func scanVecItems(ctx context.Context, sp **Scanner, fh *os.File, name string, em *emitter, it *vecItem,
+func scanVecItems(ctx context.Context, sp **Scanner, fh *file, name string, em *emitter, it *vecItem,
 	item func(i int, off int64, it *vecItem) error) (n int, atMatrix bool, stop string, err error) {
 	s := *sp
 	defer func() { *sp = s }()

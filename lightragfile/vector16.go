@@ -11,6 +11,27 @@ import (
 	"github.com/x448/float16"
 )
 
+// EncodeVector16 builds NanoVectorDB's per-item "vector" (LightRAG >= 1.4.7):
+// base64 of zlib of the un-normalised embedding as little-endian float16.
+func EncodeVector16(v []float32) (string, error) {
+	raw := make([]byte, 2*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint16(raw[2*i:], float16.Fromfloat32(f).Bits())
+	}
+	var buf bytes.Buffer
+	zw, err := zlib.NewWriterLevel(&buf, 6) // Python's zlib.compress default
+	if err != nil {
+		return "", fmt.Errorf("encode vector: %w", err)
+	}
+	if _, err := zw.Write(raw); err != nil {
+		return "", fmt.Errorf("encode vector: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return "", fmt.Errorf("encode vector: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
 // maxVector16Values bounds decompression when the dimension is unknown, so a
 // zlib bomb cannot exhaust memory.
 const maxVector16Values = 1 << 20
@@ -18,7 +39,6 @@ const maxVector16Values = 1 << 20
 // DecodeVector16 decodes NanoVectorDB's per-item "vector" (LightRAG >=
 // 1.4.7): base64 of zlib of the un-normalised embedding as little-endian
 // float16. dim > 0 requires exactly dim values; dim <= 0 accepts any count.
-// It is adapters/json's decodeVector16.
 func DecodeVector16(s string, dim int) ([]float32, error) {
 	comp, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {

@@ -12,6 +12,7 @@
 package migration
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,6 +124,9 @@ type unitState struct {
 	Kind     adapters.Kind      `json:"kind"`
 	Done     int64              `json:"done"`
 	Finished bool               `json:"finished"`
+	// Unreadable: the whole file is not in LightRAG's format; it is left
+	// behind, reported, and not verified.
+	Unreadable bool `json:"unreadable,omitempty"`
 }
 
 // Run migrates one database. It returns the summary so far with any error.
@@ -147,6 +151,7 @@ type run struct {
 	phaseAt  time.Time
 	copyFrom time.Time
 	copyBase float64 // work already done when this run's copy began
+	copyRecs int64
 }
 
 func newRun(env Env, opt Options) (*run, error) {
@@ -236,7 +241,11 @@ func (r *run) run(ctx context.Context) (sum *Summary, err error) {
 	r.initProgress(units)
 
 	r.phase(PhaseCopy)
-	for _, u := range units {
+	// The largest files first: the rate measured early then comes from
+	// most of the work, which keeps the ETA honest.
+	order := slices.Clone(units)
+	slices.SortStableFunc(order, func(a, b Unit) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	for _, u := range order {
 		if err := r.copyUnit(ctx, u); err != nil {
 			return nil, err
 		}
@@ -248,7 +257,13 @@ func (r *run) run(ctx context.Context) (sum *Summary, err error) {
 		}
 	}
 	r.phase(PhaseVerify)
-	checks, err := Verify(ctx, r.env.Source, r.env.Target, units, nil)
+	readable := units[:0:0]
+	for _, u := range units {
+		if us := r.st.Units[u.Key()]; us == nil || !us.Unreadable {
+			readable = append(readable, u)
+		}
+	}
+	checks, err := Verify(ctx, r.env.Source, r.env.Target, readable, nil)
 	r.mu.Lock()
 	r.sum.Checks = checks
 	r.mu.Unlock()
@@ -331,6 +346,21 @@ func (r *run) loadCheckpoint(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// Discard drops every namespace of b's default workspace: what a migration
+// into b loaded (tests and benchmarks clean up with it).
+func Discard(ctx context.Context, b adapters.Backend) error {
+	units, err := (&BackendSource{B: b, Name: "target", DefaultOnly: true}).Units(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range units {
+		if err := dropUnit(ctx, b, u); err != nil {
+			return fmt.Errorf("drop %s: %w", u.Key(), err)
+		}
+	}
+	return nil
+}
+
 func dropUnit(ctx context.Context, b adapters.Backend, u Unit) error {
 	switch u.Kind {
 	case adapters.KindKV:
@@ -387,6 +417,9 @@ func (r *run) guard(ctx context.Context) error {
 			held = append(held, fmt.Sprintf("%s %s (%d records)", in.Kind, in.Namespace, in.Records+in.Edges))
 		}
 	}
+	if err := r.dimensionsFit(ctx, units); err != nil {
+		return err
+	}
 	if len(held) == 0 || r.opt.Force {
 		if len(held) > 0 {
 			r.log.Warn("loading into a target that holds rows (force)", slog.String("held", strings.Join(held, ", ")))
@@ -399,6 +432,27 @@ func (r *run) guard(ctx context.Context) error {
 		"the target already holds rows where %s would be copied: %s", r.opt.Database, strings.Join(held, ", "))
 }
 
+// dimensionsFit refuses, before anything changes, vectors the target keeps
+// in another dimension: LightRAG's unsuffixed vector tables hold one
+// dimension for every workspace of a server.
+func (r *run) dimensionsFit(ctx context.Context, units []Unit) error {
+	for _, u := range units {
+		if u.Kind != adapters.KindVector || u.Dim == 0 {
+			continue
+		}
+		if _, err := r.env.Target.Vector(ctx, u.NS, u.Dim); err != nil {
+			var ae *adapters.Error
+			if errors.As(err, &ae) && ae.Code == "dimension_mismatch" {
+				return adapters.Errorf(adapters.ErrInvalid, "dimension_mismatch",
+					"give the embedding model LightRAG uses (--embedding-model NAME, \"embedding_model\"): its vectors then get tables of their own (LIGHTRAG_VDB_<NAMESPACE>_<model>_<dim>d), as LightRAG names them",
+					"the target keeps %s vectors in another dimension than %s's %d: %s", u.NS.Name, r.opt.Database, u.Dim, ae.Message)
+			}
+			return fmt.Errorf("look at the target's %s vectors: %w", u.NS.Name, err)
+		}
+	}
+	return nil
+}
+
 // copyUnit loads one unit batch by batch, each with the checkpoint.
 func (r *run) copyUnit(ctx context.Context, u Unit) error {
 	us := r.st.Units[u.Key()]
@@ -407,7 +461,7 @@ func (r *run) copyUnit(ctx context.Context, u Unit) error {
 		r.st.Units[u.Key()] = us
 	}
 	if us.Finished {
-		r.advance(u, us.Done, true)
+		r.advance(u, us.Done, true, 0)
 		return nil
 	}
 	var problems int64
@@ -422,7 +476,7 @@ func (r *run) copyUnit(ctx context.Context, u Unit) error {
 		r.log.Warn("skipped a record that cannot be read", slog.String("file", p.File), slog.Int64("offset", p.Offset),
 			slog.String("record", p.Record), slog.String("reason", p.Reason))
 	}
-	err := r.env.Source.Stream(ctx, u, us.Done, r.opt.BatchSize, onProblem, func(b adapters.Batch, _ int64) error {
+	err := r.env.Source.Stream(ctx, u, us.Done, r.opt.BatchSize, onProblem, func(b adapters.Batch, read int64) error {
 		next := *r.st
 		next.Units = maps.Clone(r.st.Units)
 		nu := *us
@@ -437,14 +491,21 @@ func (r *run) copyUnit(ctx context.Context, u Unit) error {
 			return fmt.Errorf("load %d records of %s: %w", b.Len(), u.Key(), err)
 		}
 		us.Done = nu.Done
-		r.advance(u, us.Done, false)
+		r.advance(u, us.Done, false, read)
 		return nil
 	})
+	if err != nil && us.Done == 0 && errors.Is(err, adapters.ErrCorrupt) {
+		// The whole file is unreadable (the JSON backend refuses to serve
+		// it too): leave it behind and say so, copy the rest.
+		us.Unreadable = true
+		onProblem(Problem{File: u.Key(), Reason: err.Error()})
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
 	us.Finished = true
-	r.advance(u, us.Done, true)
+	r.advance(u, us.Done, true, 0)
 	return nil
 }
 

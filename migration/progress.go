@@ -2,6 +2,8 @@ package migration
 
 import (
 	"time"
+
+	"github.com/hybridrag/storage-proxy/adapters"
 )
 
 // Progress is a snapshot of a run, for the progress bar, the admin API and
@@ -42,14 +44,34 @@ func (r *run) initProgress(units []Unit) {
 	r.prog.Units = make([]UnitProgress, len(units))
 	r.prog.TotalRecords, r.prog.TotalBytes = 0, 0
 	for i, u := range units {
-		r.prog.Units[i] = UnitProgress{Unit: u.Key(), Total: u.Records, TotalBytes: u.Bytes}
+		up := UnitProgress{Unit: u.Key(), Total: u.Records, TotalBytes: u.Bytes}
+		if us := r.st.Units[u.Key()]; us != nil {
+			up.Records, up.Finished = us.Done, us.Finished
+			up.Total = max(up.Total, up.Records)
+			switch {
+			case up.Finished:
+				up.Bytes, up.Total = up.TotalBytes, up.Records
+			case up.Total > 0:
+				up.Bytes = int64(float64(up.TotalBytes) * float64(up.Records) / float64(up.Total))
+			}
+		}
+		r.prog.Units[i] = up
 		r.prog.TotalRecords += u.Records
 		r.prog.TotalBytes += u.Bytes
+		r.prog.Records += up.Records
+		r.prog.Bytes += up.Bytes
 	}
 }
 
-// advance records that unit u has done records loaded.
-func (r *run) advance(u Unit, done int64, finished bool) {
+// readPasses is about how many times the file readers read a file of each
+// kind (ids first, then the records; GraphML nodes, then edges), to turn
+// bytes read into a share of a unit's work.
+var readPasses = map[adapters.Kind]float64{adapters.KindKV: 2, adapters.KindDocStatus: 2, adapters.KindVector: 2,
+	adapters.KindGraph: 2.5}
+
+// advance records that unit u has done records loaded, after its source
+// read read bytes (0 if unknown).
+func (r *run) advance(u Unit, done int64, finished bool, read int64) {
 	r.mu.Lock()
 	now := time.Now()
 	var recs, bytes int64
@@ -63,6 +85,9 @@ func (r *run) advance(u Unit, done int64, finished bool) {
 			switch {
 			case finished:
 				up.Bytes = up.TotalBytes
+			case read > 0:
+				// Reading is most of a unit's work, and comes in passes.
+				up.Bytes = min(int64(float64(read)/readPasses[u.Kind]), up.TotalBytes*99/100)
 			case up.Total > 0:
 				up.Bytes = int64(float64(up.TotalBytes) * float64(done) / float64(up.Total))
 			}
@@ -71,15 +96,13 @@ func (r *run) advance(u Unit, done int64, finished bool) {
 		bytes += up.Bytes
 	}
 	r.prog.Records, r.prog.Bytes, r.prog.Skipped = recs, bytes, r.sum.Skipped
+	// ETA: the copy's remaining share at the rate since the copy began.
 	r.prog.ETASeconds = -1
-	if r.copyFrom.IsZero() {
-		r.copyFrom, r.copyBase = now, r.workLocked()
-	} else if el := now.Sub(r.copyFrom).Seconds(); el > 0 {
+	if el := now.Sub(r.copyFrom).Seconds(); !r.copyFrom.IsZero() && el > 0 {
 		done := r.workLocked() - r.copyBase
-		total := 1.0
 		if done > 0 {
-			r.prog.RateRecs = float64(recs) / now.Sub(r.prog.Started).Seconds()
-			r.prog.ETASeconds = (total - r.workLocked()) / (done / el)
+			r.prog.ETASeconds = (1 - r.workLocked()) / (done / el)
+			r.prog.RateRecs = float64(recs-r.copyRecs) / el
 		}
 	}
 	r.mu.Unlock()
@@ -103,6 +126,10 @@ func (r *run) phase(p string) {
 	r.endPhaseLocked()
 	r.prog.Phase = p
 	r.phaseAt = time.Now()
+	if p == PhaseCopy {
+		// Work a resumed run had done before does not count in its rate.
+		r.copyFrom, r.copyBase, r.copyRecs = r.phaseAt, r.workLocked(), r.prog.Records
+	}
 	r.mu.Unlock()
 	r.log.Info("migration phase", "phase", p)
 	r.report()

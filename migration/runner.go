@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
 	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/registry"
 )
@@ -51,6 +52,26 @@ func (rn *Runner) database(name string) (*registry.Registry, registry.Database, 
 			"list the databases with `proxy db list`", "no database named %q (known: %s)", name, strings.Join(reg.Names(), ", "))
 	}
 	return reg, cur, nil
+}
+
+// Check runs the checks of a request that need no connection: its shape,
+// the database, and the target as the switching service resolves it.
+func (rn *Runner) Check(name string, req Request) error {
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	reg, cur, err := rn.database(name)
+	if err != nil {
+		return err
+	}
+	t, err := rn.Switcher.Resolve(reg, name, req.Settings())
+	if err != nil {
+		return err
+	}
+	if t.Entry.SameBackend(cur) && !cur.Maintenance {
+		return invalid("give another server, workspace or folder", "database %s is already served by that backend", name)
+	}
+	return nil
 }
 
 // Migrate moves database name as req asks, blocking until done.
@@ -220,16 +241,29 @@ func (rn *Runner) Export(ctx context.Context, name, dir string, force bool, onPr
 		return nil, err
 	}
 	defer closeSrc()
-	tgt, err := rn.open(ctx, name, registry.Database{Backend: registry.BackendJSON, Path: dir})
+	out := registry.Database{Backend: registry.BackendJSON, Path: dir}
+	if dir, err = out.ResolvePath(rn.Switcher.DataDir); err != nil {
+		return nil, err
+	}
+	tgt, err := rn.open(ctx, name, out)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
-	defer closeQuietly(ctx, tgt, rn.log())
+	defer func() { closeQuietly(ctx, tgt, rn.log()) }()
 	env := Env{Source: src, Target: tgt, Log: rn.log(), OnProgress: onProgress}
 	if cur.BackendType() == registry.BackendJSON && rn.Flush != nil {
 		env.Flush = func(ctx context.Context) error { return rn.Flush(ctx, name) }
 	}
-	return Run(ctx, env, Options{Database: name, Key: "export_" + name, Force: force, NoCutover: true})
+	sum, err := Run(ctx, env, Options{Database: name, Key: "export_" + name, Force: force, NoCutover: true})
+	if err != nil {
+		return sum, err
+	}
+	// Hand LightRAG a plain working directory: no proxy log or lock.
+	if err := tgt.Close(ctx); err != nil {
+		return sum, err
+	}
+	tgt = nil
+	return sum, jsonadapter.Detach(dir)
 }
 
 // VerifyNow compares database name's JSON folder (after a migration to
@@ -346,7 +380,7 @@ func (j *Job) Wait() { <-j.done }
 // Start begins migrating name in the background. A job already running
 // for name is a migration_running conflict.
 func (m *Manager) Start(ctx context.Context, name string, req Request) (*Job, error) {
-	if err := req.Validate(); err != nil {
+	if err := m.Runner.Check(name, req); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()

@@ -23,6 +23,8 @@ type Unit struct {
 	// cheaply); Bytes the size of its file, for progress in MB.
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"bytes"`
+	// Dim is a vector unit's dimension (0 when unknown).
+	Dim int `json:"dim,omitempty"`
 }
 
 // Key names the unit in checkpoints and reports.
@@ -71,7 +73,7 @@ func (s *FolderSource) Units(ctx context.Context) ([]Unit, error) {
 		return nil, fmt.Errorf("list LightRAG files in %s: %w", s.Dir, err)
 	}
 	// Record counts for progress and ETA, skimmed without loading anything.
-	counts := map[string]int64{}
+	counts, dims := map[string]int64{}, map[string]int{}
 	if rep, err := jsonadapter.Inspect(ctx, s.Dir); err == nil {
 		for _, fr := range rep.Files {
 			n := int64(0)
@@ -81,13 +83,17 @@ func (s *FolderSource) Units(ctx context.Context) ([]Unit, error) {
 				}
 			}
 			counts[fr.Workspace+"/"+fr.File] = n
+			if fr.Dim != nil {
+				dims[fr.Workspace+"/"+fr.File] = *fr.Dim
+			}
 		}
 	}
 	s.files = map[string]lightragfile.File{}
 	out := make([]Unit, 0, len(files))
 	for _, f := range files {
+		key := f.Workspace + "/" + filepath.Base(f.Path)
 		u := Unit{NS: adapters.Namespace{Workspace: f.Workspace, Name: f.Namespace}, Kind: f.Kind, Bytes: f.Bytes,
-			Records: counts[f.Workspace+"/"+filepath.Base(f.Path)]}
+			Records: counts[key], Dim: dims[key]}
 		s.files[u.Key()] = f
 		out = append(out, u)
 	}
@@ -113,13 +119,13 @@ func (s *FolderSource) Stream(ctx context.Context, u Unit, skip int64, size int,
 	if err != nil {
 		return err
 	}
-	opt := lightragfile.Options{Skip: skip}
+	b := newBatcher(u, size, fn)
+	opt := lightragfile.Options{Skip: skip, OnRead: func(n int64) { b.read += n }}
 	if problem != nil {
 		opt.OnProblem = func(p lightragfile.Problem) {
 			problem(Problem{File: p.File, Offset: p.Offset, Record: p.Record, Reason: p.Reason})
 		}
 	}
-	b := newBatcher(u, size, fn)
 	switch u.Kind {
 	case adapters.KindKV, adapters.KindDocStatus:
 		err = lightragfile.ReadKV(ctx, f, opt, b.kv)
@@ -153,13 +159,21 @@ func (s *FolderSource) Fingerprint(ctx context.Context) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// batcher cuts a record stream into batches. Source bytes are not known per
-// record, so read stays 0 here and progress uses record counts.
+// maxBatchBytes bounds a batch's payload whatever its record count, so
+// memory stays flat with large records (a chunk's text and a 3,072-d
+// vector are tens of KB).
+const maxBatchBytes = 4 << 20
+
+// batcher cuts a record stream into batches of at most size records and
+// about maxBatchBytes. read is the bytes the source read so far (0 when it
+// reads no files: progress then uses record counts).
 type batcher struct {
-	u    Unit
-	size int
-	cur  adapters.Batch
-	emit func(adapters.Batch, int64) error
+	u     Unit
+	size  int
+	bytes int
+	read  int64
+	cur   adapters.Batch
+	emit  func(adapters.Batch, int64) error
 }
 
 func newBatcher(u Unit, size int, emit func(adapters.Batch, int64) error) *batcher {
@@ -168,26 +182,35 @@ func newBatcher(u Unit, size int, emit func(adapters.Batch, int64) error) *batch
 
 func (b *batcher) kv(r adapters.KVRecord) error {
 	b.cur.KV = append(b.cur.KV, r)
-	return b.maybeFlush()
+	return b.maybeFlush(len(r.ID) + len(r.Data))
 }
 
 func (b *batcher) vector(r adapters.VectorRecord) error {
 	b.cur.Vectors = append(b.cur.Vectors, r)
-	return b.maybeFlush()
+	return b.maybeFlush(len(r.ID) + len(r.Fields) + 4*len(r.Vector))
 }
 
 func (b *batcher) node(n adapters.Node) error {
 	b.cur.Nodes = append(b.cur.Nodes, n)
-	return b.maybeFlush()
+	return b.maybeFlush(len(n.ID) + propsSize(n.Props))
 }
 
 func (b *batcher) edge(e adapters.EdgeData) error {
 	b.cur.Edges = append(b.cur.Edges, e)
-	return b.maybeFlush()
+	return b.maybeFlush(len(e.Src) + len(e.Tgt) + propsSize(e.Props))
 }
 
-func (b *batcher) maybeFlush() error {
-	if b.cur.Len() < b.size {
+func propsSize(p adapters.Props) int {
+	n := 0
+	for k, v := range p {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+func (b *batcher) maybeFlush(size int) error {
+	b.bytes += size
+	if b.cur.Len() < b.size && b.bytes < maxBatchBytes {
 		return nil
 	}
 	return b.flush()
@@ -198,8 +221,8 @@ func (b *batcher) flush() error {
 		return nil
 	}
 	out := b.cur
-	b.cur = adapters.Batch{NS: b.u.NS, Kind: b.u.Kind}
-	return b.emit(out, 0)
+	b.cur, b.bytes = adapters.Batch{NS: b.u.NS, Kind: b.u.Kind}, 0
+	return b.emit(out, b.read)
 }
 
 // BackendSource reads any backend through the adapter contract (Scan pages
@@ -228,7 +251,7 @@ func (s *BackendSource) Units(ctx context.Context) ([]Unit, error) {
 		if in.Error != "" {
 			return nil, fmt.Errorf("%s: namespace %s cannot be read: %s", s.Name, in.Namespace, in.Error)
 		}
-		out = append(out, Unit{NS: in.Namespace, Kind: in.Kind, Records: in.Records + in.Edges})
+		out = append(out, Unit{NS: in.Namespace, Kind: in.Kind, Records: in.Records + in.Edges, Dim: in.Dim})
 	}
 	return out, nil
 }

@@ -71,7 +71,7 @@ func genVectorFile(tb testing.TB, dir string, mb int) string {
 		for k := range row {
 			row[k] = float32(r.NormFloat64())
 		}
-		v16, err := encodeVector16(row)
+		v16, err := lightragfile.EncodeVector16(row)
 		require.NoError(tb, err)
 		content, _ := stdjson.Marshal(benchText(r, 600))
 		id := "chunk-" + md5hex(fmt.Sprint(i))

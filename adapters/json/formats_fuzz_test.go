@@ -104,31 +104,3 @@ func FuzzReadGraphFile(f *testing.F) {
 		require.Equal(t, buf.String(), buf2.String())
 	})
 }
-
-func FuzzDecodeVector16(f *testing.F) {
-	f.Add("eJxjsGFwYHBicAEAA/YBAw==", 4)
-	f.Add("", 0)
-	f.Add("AAAA", 1)
-	f.Fuzz(func(t *testing.T, s string, dim int) {
-		if dim > 1<<16 {
-			dim = 1 << 16
-		}
-		v, err := decodeVector16(s, dim)
-		if err != nil {
-			return
-		}
-		if dim > 0 {
-			require.Len(t, v, dim)
-		}
-		enc, err := encodeVector16(v)
-		require.NoError(t, err)
-		back, err := decodeVector16(enc, len(v))
-		require.NoError(t, err)
-		require.Equal(t, len(v), len(back))
-		for i := range v {
-			if v[i] == v[i] { // NaN never equals itself
-				require.Equal(t, v[i], back[i])
-			}
-		}
-	})
-}

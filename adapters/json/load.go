@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 // Bulk loading (adapters.Loader): a batch goes through the write-ahead log
@@ -143,7 +146,8 @@ func (b *Backend) loadVectors(ctx context.Context, batch adapters.Batch) error {
 			if len(r.Vector) != want {
 				return mutation{}, adapters.DimensionError(s.ns, want, len(r.Vector))
 			}
-			p, err := prepareVector(s.ns, walVector{ID: r.ID, Fields: r.Fields, CreatedAt: r.CreatedAt, Vector: float32Bytes(r.Vector)})
+			p, err := prepareVector(s.ns, walVector{ID: r.ID, Fields: r.Fields, CreatedAt: r.CreatedAt,
+				Vector: float32Bytes(r.Vector), Exact: true})
 			if err != nil {
 				return mutation{}, err
 			}
@@ -269,4 +273,24 @@ func (b *Backend) ScanStoredKV(ctx context.Context, ns adapters.Namespace, kind 
 		return nil, err
 	}
 	return s.scanKV(ctx, after, limit, storedView)
+}
+
+// keepExact makes the stored vector read back bit for bit where LightRAG's
+// format can hold it. An upsert keeps a float16 copy of the vector (what
+// LightRAG >= 1.4.7 writes) and the normalised float32 row; a copied
+// vector that float16 cannot hold exactly but that is already normalised
+// (a row of an older file) is kept as the row itself, with no float16 copy,
+// so a JSON -> PostgreSQL -> JSON round trip gives the same vectors.
+func keepExact(p *preparedVector, v []float32) {
+	if back, err := lightragfile.DecodeVector16(p.item.vector16, len(v)); err == nil && slices.Equal(back, v) {
+		return
+	}
+	var n float64
+	for _, x := range v {
+		n += float64(x) * float64(x)
+	}
+	if math.Abs(math.Sqrt(n)-1) < 1e-5 {
+		p.item.vector16 = ""
+		p.row = append(p.row[:0], v...)
+	}
 }

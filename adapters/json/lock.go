@@ -2,6 +2,7 @@ package json
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/gofrs/flock"
@@ -29,4 +30,33 @@ func lockFolder(dir string) (*flock.Flock, error) {
 			"database folder %s is locked by another process (%s)", dir, path)
 	}
 	return fl, nil
+}
+
+// Detach removes this adapter's own files (the write-ahead log and the lock
+// file) from a folder no proxy uses any more, leaving a plain LightRAG
+// working directory (proxy export). It refuses while another process holds
+// the folder, and leaves a log that still holds writes.
+func Detach(dir string) error {
+	fl, err := lockFolder(dir)
+	if err != nil {
+		return err
+	}
+	defer fl.Close()
+	logs, err := filepath.Glob(filepath.Join(dir, walFileName+"*"))
+	if err != nil {
+		return err
+	}
+	for _, p := range logs {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.Size() > int64(len(walMagic)) {
+			return fmt.Errorf("detach %s: its write-ahead log %s still holds writes: open the folder with the proxy once to write them into LightRAG's files", dir, p)
+		}
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	return os.Remove(filepath.Join(dir, lockFileName))
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/lightragfile"
 )
 
 // Vector opens a vdb_<ns>.json namespace as NanoVectorDB. dim > 0 must match
@@ -121,17 +122,21 @@ func prepareVector(ns adapters.Namespace, w walVector) (preparedVector, error) {
 			Message: fmt.Sprintf("namespace %s: record %q: fields", ns, w.ID),
 			Hint:    "send fields as a JSON object without the reserved keys __id__, __created_at__ and vector", Err: err}
 	}
-	v16, err := encodeVector16(vec)
+	v16, err := lightragfile.EncodeVector16(vec)
 	if err != nil {
 		return preparedVector{}, fmt.Errorf("namespace %s: record %q: encode vector: %w", ns, w.ID, err)
 	}
 	w.Fields = encodeFields(fields)
-	return preparedVector{
+	p := preparedVector{
 		id:   w.ID,
 		item: vectorItem{createdAt: stdjson.Number(strconv.FormatInt(w.CreatedAt, 10)), fields: fields, vector16: v16},
 		row:  normalized(vec),
 		log:  w,
-	}, nil
+	}
+	if w.Exact {
+		keepExact(&p, vec)
+	}
+	return p, nil
 }
 
 func float32Bytes(v []float32) []byte {
@@ -405,7 +410,7 @@ func (d *vectorData) record(i int, withVector bool) adapters.VectorRecord {
 // when the item has one, else the matrix row.
 func (d *vectorData) vector(i int) []float32 {
 	if s := d.items[i].vector16; s != "" {
-		if v, err := decodeVector16(s, d.dim); err == nil {
+		if v, err := lightragfile.DecodeVector16(s, d.dim); err == nil {
 			return v
 		}
 	}

@@ -82,6 +82,9 @@ type walVector struct {
 	// Vector is the caller's un-normalised float32 vector, little-endian
 	// (base64 in JSON), so replay rebuilds the row and float16 copy exactly.
 	Vector []byte `json:"vector"`
+	// Exact marks a copied vector (adapters.Loader) kept as given where
+	// LightRAG's format allows (keepExact).
+	Exact bool `json:"exact,omitempty"`
 }
 
 type walNode struct {

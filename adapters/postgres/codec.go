@@ -42,77 +42,189 @@ type extraDoc struct {
 // encoded is a record split for one row.
 type encoded struct {
 	vals  []any  // one per table column, in t.cols order
-	extra []byte // the extra column's JSON
+	extra []byte // the extra column's JSON; nil when the columns say it all
 }
 
 // encode splits rec (a JSON object) for table t.
 func (t table) encode(id string, rec adapters.Record) (encoded, error) {
-	keys, vals, err := splitObject(rec)
-	if err != nil {
-		return encoded{}, fmt.Errorf("%w: record %q: %w", adapters.ErrInvalid, id, err)
-	}
-	x := extraDoc{Order: keys}
 	out := encoded{vals: make([]any, len(t.cols))}
-	byKey := make(map[string]int, len(t.cols))
-	for i, c := range t.cols {
-		byKey[c.key] = i
+	var err error
+	out.extra, err = t.encodeTo(new(encoder), id, rec, out.vals)
+	return out, err
+}
+
+// encoder holds one goroutine's buffers for encoding records. Its scratch
+// slices are reused from record to record; what it hands out (unescaped
+// strings, extra documents, rows) is carved from blocks it never writes
+// again, so the rows of a batch stay valid while more are encoded.
+type encoder struct {
+	buf        []byte // the current block for bytes handed out
+	slots      []any  // the current block for rows handed out
+	keys, vals [][]byte
+	fields     []int // keys going to the extra's "fields"
+	raws       []int // keys going to its "raw"
+}
+
+const encodeBlock = 64 << 10
+
+// reserve makes room for n more bytes in the current block.
+func (e *encoder) reserve(n int) {
+	if cap(e.buf)-len(e.buf) < n {
+		e.buf = make([]byte, 0, max(encodeBlock, n))
 	}
+}
+
+// done hands out e.buf[start:] and closes it to appends.
+func (e *encoder) done(start int) []byte {
+	return e.buf[start:len(e.buf):len(e.buf)]
+}
+
+// row hands out n zeroed slots.
+func (e *encoder) row(n int) []any {
+	if len(e.slots) < n {
+		e.slots = make([]any, max(encodeBlock/16, n))
+	}
+	r := e.slots[:n:n]
+	e.slots = e.slots[n:]
+	return r
+}
+
+// encodeTo splits rec (a JSON object) for table t: the column values into
+// vals (len(t.cols) of them, in t.cols order), and returns the extra
+// column's JSON, nil when the record is its columns exactly (every key a
+// column, in column order, none null or changed): decode rebuilds such a
+// record from the columns alone, as it does LightRAG's rows.
+func (t table) encodeTo(e *encoder, id string, rec []byte, vals []any) ([]byte, error) {
+	keys, raws, ok := scanObject(rec, e.keys, e.vals)
+	if !ok {
+		ks, vs, err := splitObjectSlow(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %q: %w", adapters.ErrInvalid, id, err)
+		}
+		keys, raws = keys[:0], raws[:0]
+		for i := range ks {
+			keys, raws = append(keys, []byte(ks[i])), append(raws, vs[i])
+		}
+	}
+	e.keys, e.vals = keys, raws
+	clear(vals)
+	e.fields, e.raws = e.fields[:0], e.raws[:0]
+	needExtra, last := false, -1
 	for i, k := range keys {
-		v := vals[i]
-		ci, ok := byKey[k]
-		if !ok {
+		v := raws[i]
+		ci := t.column(k)
+		if ci < 0 {
+			needExtra = true
 			if jsonbStable(v) {
-				setField(&x, k, v)
+				e.fields = append(e.fields, i)
 			} else {
-				setRaw(&x, k, v)
+				e.raws = append(e.raws, i)
 			}
 			continue
 		}
-		colVal, exact := encodeValue(t.cols[ci], v)
-		out.vals[ci] = colVal
+		val, exact := e.value(t.cols[ci], v)
+		vals[ci] = val
 		if !exact {
-			setRaw(&x, k, v)
+			e.raws = append(e.raws, i)
+		}
+		if !exact || val == nil || ci < last {
+			needExtra = true
+		}
+		last = ci
+	}
+	if !needExtra {
+		return nil, nil
+	}
+	return e.extra(keys, raws), nil
+}
+
+// column is the index of the column holding key, -1 if none.
+func (t table) column(key []byte) int {
+	for i := range t.cols {
+		if t.cols[i].key == string(key) {
+			return i
 		}
 	}
-	b, err := json.Marshal(x)
-	if err != nil {
-		return encoded{}, fmt.Errorf("encode extra fields of %q: %w", id, err)
-	}
-	out.extra = b
-	return out, nil
+	return -1
 }
 
-func setField(x *extraDoc, k string, v json.RawMessage) {
-	if x.Fields == nil {
-		x.Fields = map[string]json.RawMessage{}
+// extra writes the extra document (see extraDoc) of keys: the order, and
+// the fields and raw values encodeTo picked.
+func (e *encoder) extra(keys, vals [][]byte) []byte {
+	n := 32
+	for i := range keys {
+		n += 2*len(keys[i]) + 8
 	}
-	x.Fields[k] = v
-}
-
-func setRaw(x *extraDoc, k string, v json.RawMessage) {
-	if x.Raw == nil {
-		x.Raw = map[string]string{}
+	for _, i := range e.fields {
+		n += len(vals[i])
 	}
-	x.Raw[k] = string(v)
+	for _, i := range e.raws {
+		n += 2*len(vals[i]) + 4
+	}
+	e.reserve(n)
+	start := len(e.buf)
+	b := append(e.buf, `{"order":[`...)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+	}
+	b = append(b, ']')
+	for j, i := range e.fields {
+		if j == 0 {
+			b = append(b, `,"fields":{`...)
+		} else {
+			b = append(b, ',')
+		}
+		b = append(appendJSONString(b, keys[i]), ':')
+		b = append(b, vals[i]...)
+		if j == len(e.fields)-1 {
+			b = append(b, '}')
+		}
+	}
+	for j, i := range e.raws {
+		if j == 0 {
+			b = append(b, `,"raw":{`...)
+		} else {
+			b = append(b, ',')
+		}
+		b = append(appendJSONString(b, keys[i]), ':')
+		b = appendJSONString(b, vals[i])
+		if j == len(e.raws)-1 {
+			b = append(b, '}')
+		}
+	}
+	e.buf = append(b, '}')
+	return e.done(start)
 }
 
 // encodeValue converts one JSON value to its column's Go value. exact is false
 // when decoding the column would not give the same JSON value back.
 func encodeValue(c column, v json.RawMessage) (val any, exact bool) {
+	return new(encoder).value(c, v)
+}
+
+// value is encodeValue. Text goes to COPY as []byte: the record's own bytes
+// when the string has no escapes.
+func (e *encoder) value(c column, v []byte) (val any, exact bool) {
 	if isJSONNull(v) {
 		return nil, true
 	}
 	switch c.kind {
 	case kText:
-		s, ok := jsonString(v)
-		if !ok || strings.ContainsRune(s, 0) {
+		s, ok := e.text(v)
+		if !ok || bytes.IndexByte(s, 0) >= 0 {
 			return nil, false
 		}
-		if c.maxLen > 0 && utf8.RuneCountInString(s) > c.maxLen {
+		if c.maxLen > 0 && len(s) > c.maxLen && utf8.RuneCount(s) > c.maxLen {
 			return truncateRunes(s, c.maxLen), false
 		}
 		return s, true
 	case kInt:
+		if n, ok := parseDigits(v); ok && n >= math.MinInt32 && n <= math.MaxInt32 {
+			return int32(n), true
+		}
 		n, err := strconv.ParseInt(string(v), 10, 32)
 		if err == nil {
 			return int32(n), true
@@ -125,10 +237,15 @@ func encodeValue(c column, v json.RawMessage) (val any, exact bool) {
 		if !jsonbStorable(v) {
 			return nil, false
 		}
-		return string(v), jsonbStable(v)
+		return []byte(v), jsonbStable(v)
 	case kEpoch:
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err == nil && n > -62135596800 && n < 253402300800 {
+		n, ok := parseDigits(v)
+		if !ok {
+			var err error
+			n, err = strconv.ParseInt(string(v), 10, 64)
+			ok = err == nil
+		}
+		if ok && n > -62135596800 && n < 253402300800 {
 			return time.Unix(n, 0).UTC(), true
 		}
 		if f, err := strconv.ParseFloat(string(v), 64); err == nil && f > -6e10 && f < 2.5e11 {
@@ -136,21 +253,21 @@ func encodeValue(c column, v json.RawMessage) (val any, exact bool) {
 		}
 		return nil, false
 	case kISO:
-		s, ok := jsonString(v)
+		s, ok := e.text(v)
 		if !ok {
 			return nil, false
 		}
-		ts, err := parseISO(s)
+		ts, err := parseISO(string(s))
 		if err != nil {
 			return nil, false
 		}
-		return ts, formatISO(ts) == s
+		return ts, formatISO(ts) == string(s)
 	case kSep:
-		s, ok := jsonString(v)
-		if !ok || strings.ContainsRune(s, 0) {
+		s, ok := e.text(v)
+		if !ok || bytes.IndexByte(s, 0) >= 0 {
 			return nil, false
 		}
-		parts := strings.Split(s, adapters.GraphFieldSep)
+		parts := strings.Split(string(s), adapters.GraphFieldSep)
 		for _, p := range parts {
 			if utf8.RuneCountInString(p) > c.maxLen {
 				return nil, false
@@ -159,6 +276,30 @@ func encodeValue(c column, v json.RawMessage) (val any, exact bool) {
 		return parts, true
 	}
 	return nil, false
+}
+
+// text is the text of a JSON string (ok false if v is not one): v's own
+// bytes when it has no escapes, else unescaped into e's block. It is never
+// nil, so an empty string is not NULL.
+func (e *encoder) text(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil, false
+	}
+	body := v[1 : len(v)-1 : len(v)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return body, true
+	}
+	e.reserve(len(body))
+	start := len(e.buf)
+	if b, ok := appendUnescaped(e.buf, body); ok {
+		e.buf = b
+		return e.done(start), true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return nil, false
+	}
+	return append([]byte{}, s...), true
 }
 
 // scanTarget returns a holder for one column as selectExpr reads it.
@@ -341,29 +482,17 @@ func compactJSON(v json.RawMessage) json.RawMessage {
 
 func isJSONNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
 
-func jsonString(v json.RawMessage) (string, bool) {
-	if s, isString, ok := jsonStringFast(v); ok {
-		return s, isString
-	}
-	if len(v) == 0 || v[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func truncateRunes(s string, n int) string {
-	i := 0
-	for j := range s {
-		if i == n {
-			return s[:j]
+// truncateRunes is s's first n characters.
+func truncateRunes(s []byte, n int) []byte {
+	j := 0
+	for range n {
+		if j >= len(s) {
+			break
 		}
-		i++
+		_, size := utf8.DecodeRune(s[j:])
+		j += size
 	}
-	return s
+	return s[:j:j]
 }
 
 // jsonbStorable: PostgreSQL's JSONB cannot hold \u0000 in a string.

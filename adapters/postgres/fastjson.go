@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -15,49 +16,59 @@ import (
 // escapes and whose values have no whitespace outside strings (nothing to
 // compact), without duplicate keys. Values are sub-slices of data.
 func splitObjectFast(data []byte) (keys []string, vals []json.RawMessage, ok bool) {
-	if !json.Valid(data) || !utf8.Valid(data) {
-		return nil, nil, false
+	k, v, ok := scanObject(data, nil, nil)
+	if !ok || len(k) == 0 {
+		return nil, nil, ok
 	}
+	keys, vals = make([]string, len(k)), make([]json.RawMessage, len(v))
+	for i := range k {
+		keys[i], vals[i] = string(k[i]), v[i]
+	}
+	return keys, vals, true
+}
+
+// scanObject checks and splits a JSON object in one pass, appending its
+// keys and values (sub-slices of data) to keys[:0] and vals[:0]. ok is
+// false, and the general code decides, unless data is a valid object (its
+// strings valid UTF-8) whose keys have no escapes, without duplicate keys,
+// and whose values have no whitespace outside strings.
+func scanObject(data []byte, keys, vals [][]byte) ([][]byte, [][]byte, bool) {
+	keys, vals = keys[:0], vals[:0]
 	i := skipWS(data, 0)
 	if i >= len(data) || data[i] != '{' {
-		return nil, nil, false
+		return keys, vals, false
 	}
 	i = skipWS(data, i+1)
 	if i < len(data) && data[i] == '}' {
-		return nil, nil, skipWS(data, i+1) == len(data)
+		return keys, vals, skipWS(data, i+1) == len(data)
 	}
-	keys = make([]string, 0, 16)
-	vals = make([]json.RawMessage, 0, 16)
-	for i < len(data) {
-		if data[i] != '"' {
-			return nil, nil, false
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return keys, vals, false
 		}
-		end := i + 1
-		for end < len(data) && data[end] != '"' {
-			if data[end] == '\\' {
-				return nil, nil, false
-			}
-			end++
+		end, esc, ok := scanString(data, i)
+		if !ok || esc {
+			return keys, vals, false
 		}
-		key := string(data[i+1 : end])
+		key := data[i+1 : end-1]
 		for _, k := range keys {
-			if k == key {
-				return nil, nil, false // a duplicate key: the general code decides
+			if string(k) == string(key) {
+				return keys, vals, false // a duplicate key: the general code decides
 			}
 		}
-		i = skipWS(data, end+1)
+		i = skipWS(data, end)
 		if i >= len(data) || data[i] != ':' {
-			return nil, nil, false
+			return keys, vals, false
 		}
 		start := skipWS(data, i+1)
-		stop, clean := valueEnd(data, start)
-		if !clean {
-			return nil, nil, false
+		stop, ok := scanValue(data, start, 0)
+		if !ok {
+			return keys, vals, false
 		}
-		keys, vals = append(keys, key), append(vals, json.RawMessage(data[start:stop]))
+		keys, vals = append(keys, key), append(vals, data[start:stop])
 		i = skipWS(data, stop)
 		if i >= len(data) {
-			return nil, nil, false
+			return keys, vals, false
 		}
 		switch data[i] {
 		case ',':
@@ -65,10 +76,9 @@ func splitObjectFast(data []byte) (keys []string, vals []json.RawMessage, ok boo
 		case '}':
 			return keys, vals, skipWS(data, i+1) == len(data)
 		default:
-			return nil, nil, false
+			return keys, vals, false
 		}
 	}
-	return nil, nil, false
 }
 
 func skipWS(data []byte, i int) int {
@@ -78,57 +88,310 @@ func skipWS(data []byte, i int) int {
 	return i
 }
 
-// valueEnd returns the end of the (valid) JSON value at start; clean is
-// false when it holds whitespace outside strings.
-func valueEnd(data []byte, start int) (end int, clean bool) {
-	depth := 0
-	for i := start; i < len(data); i++ {
-		switch c := data[i]; c {
-		case '"':
-			i++
-			for i < len(data) && data[i] != '"' {
-				if data[i] == '\\' {
-					i++
+// plain marks the bytes a JSON string holds as they are: printable ASCII
+// but the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanString checks the JSON string at data[i] (a quote): end is past its
+// closing quote, esc tells whether it has escapes. ok is false for an
+// invalid string (a control character, a bad escape, invalid UTF-8).
+func scanString(data []byte, i int) (end int, esc, ok bool) {
+	ascii := true
+	j := i + 1
+	for {
+		for j < len(data) && plain[data[j]] {
+			j++
+		}
+		if j >= len(data) {
+			return 0, false, false
+		}
+		switch c := data[j]; {
+		case c == '"':
+			if !ascii && !utf8.Valid(data[i+1:j]) {
+				return 0, false, false
+			}
+			return j + 1, esc, true
+		case c == '\\':
+			esc = true
+			if j+1 >= len(data) {
+				return 0, false, false
+			}
+			switch data[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j += 2
+			case 'u':
+				if _, ok := hex4(data[j+2:]); !ok {
+					return 0, false, false
 				}
-				i++
+				j += 6
+			default:
+				return 0, false, false
 			}
-			if depth == 0 {
-				return i + 1, true
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i, true
-			}
-			depth--
-			if depth == 0 {
-				return i + 1, true
-			}
-		case ',':
-			if depth == 0 {
-				return i, true
-			}
-		case ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return i, true
-			}
-			return 0, false
+		case c < 0x20:
+			return 0, false, false
+		default: // >= 0x80, checked at the end
+			ascii = false
+			j++
 		}
 	}
-	return len(data), depth == 0
 }
 
-// jsonStringFast is jsonString for a string without escapes.
-func jsonStringFast(v json.RawMessage) (s string, isString, ok bool) {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return "", false, len(v) > 0 && v[0] != '"'
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
 	}
-	body := v[1 : len(v)-1]
-	if bytes.IndexByte(body, '\\') >= 0 || !utf8.Valid(body) {
-		return "", false, false
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
 	}
-	return string(body), true, true
+	return r, true
+}
+
+// maxScanDepth bounds scanValue's nesting; deeper values go to the general
+// code.
+const maxScanDepth = 64
+
+// scanValue checks the JSON value at data[i] and returns its end; ok is
+// false for an invalid value and for one with whitespace outside strings.
+func scanValue(data []byte, i, depth int) (int, bool) {
+	if i >= len(data) || depth > maxScanDepth {
+		return 0, false
+	}
+	switch c := data[i]; {
+	case c == '"':
+		end, _, ok := scanString(data, i)
+		return end, ok
+	case c == '{' || c == '[':
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		i++
+		if i < len(data) && data[i] == closer {
+			return i + 1, true
+		}
+		for {
+			if c == '{' {
+				if i >= len(data) || data[i] != '"' {
+					return 0, false
+				}
+				end, _, ok := scanString(data, i)
+				if !ok || end >= len(data) || data[end] != ':' {
+					return 0, false
+				}
+				i = end + 1
+			}
+			end, ok := scanValue(data, i, depth+1)
+			if !ok || end >= len(data) {
+				return 0, false
+			}
+			switch data[end] {
+			case ',':
+				i = end + 1
+			case closer:
+				return end + 1, true
+			default:
+				return 0, false
+			}
+		}
+	case c == 't':
+		return literal(data, i, "true")
+	case c == 'f':
+		return literal(data, i, "false")
+	case c == 'n':
+		return literal(data, i, "null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return scanNumber(data, i)
+	}
+	return 0, false
+}
+
+func literal(data []byte, i int, lit string) (int, bool) {
+	if len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit {
+		return i + len(lit), true
+	}
+	return 0, false
+}
+
+// scanNumber checks JSON's number grammar; the caller checks what follows.
+func scanNumber(data []byte, i int) (int, bool) {
+	digits := func(j int) int {
+		for j < len(data) && data[j] >= '0' && data[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	if data[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(data):
+		return 0, false
+	case data[i] == '0':
+		i++
+	case data[i] >= '1' && data[i] <= '9':
+		i = digits(i)
+	default:
+		return 0, false
+	}
+	if i < len(data) && data[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+// appendUnescaped appends the text of a JSON string's body (between the
+// quotes) to dst; ok is false (the general decoder decides) for invalid
+// UTF-8, a lone surrogate or a bad escape.
+func appendUnescaped(dst, s []byte) ([]byte, bool) {
+	if !utf8.Valid(s) {
+		return dst, false
+	}
+	for i := 0; i < len(s); {
+		j := bytes.IndexByte(s[i:], '\\')
+		if j < 0 {
+			return append(dst, s[i:]...), true
+		}
+		dst = append(dst, s[i:i+j]...)
+		i += j
+		if i+1 >= len(s) {
+			return dst, false
+		}
+		switch c := s[i+1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(s[i+2:])
+			if !ok {
+				return dst, false
+			}
+			if utf16.IsSurrogate(r) {
+				if i+12 > len(s) || s[i+6] != '\\' || s[i+7] != 'u' {
+					return dst, false
+				}
+				r2, ok := hex4(s[i+8:])
+				if r = utf16.DecodeRune(r, r2); !ok || r == utf8.RuneError {
+					return dst, false
+				}
+				i += 6
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += 4
+		default:
+			return dst, false
+		}
+		i += 2
+	}
+	return dst, true
+}
+
+// appendJSONString appends s as a JSON string (invalid UTF-8 becomes
+// U+FFFD, as encoding/json does).
+func appendJSONString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && plain[s[j]] {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if i = j; i >= len(s) {
+			break
+		}
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+			i++
+		case c < 0x20:
+			switch c {
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, `\ufffd`...)
+			} else {
+				dst = append(dst, s[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// parseDigits parses an optionally negative decimal integer of at most 18
+// digits, as strconv.ParseInt does (it fails on anything else).
+func parseDigits(v []byte) (int64, bool) {
+	i := 0
+	neg := len(v) > 0 && v[0] == '-'
+	if neg {
+		i = 1
+	}
+	if i == len(v) || len(v)-i > 18 {
+		return 0, false
+	}
+	var n int64
+	for ; i < len(v); i++ {
+		c := v[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(c)
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // jsonbStableFast is jsonbStable for scalars: a string is stable unless it

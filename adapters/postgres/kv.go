@@ -296,7 +296,11 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 					args = append(args, s.ns)
 				}
 				args = append(args, rows[i].vals...)
-				args = append(args, string(rows[i].extra))
+				if x := rows[i].extra; x != nil {
+					args = append(args, x)
+				} else {
+					args = append(args, nil) // the columns are the record
+				}
 				if vecArgs != nil {
 					args = append(args, vecArgs(i)...)
 				}

@@ -135,6 +135,9 @@ func (b *Backend) Load(ctx context.Context, batch adapters.Batch, cp adapters.Ch
 		}
 	}()
 	for i := range specs {
+		specs[i].rows.start()
+	}
+	for i := range specs {
 		if specs[i].rows.n > 0 {
 			if err := b.prepareTable(ctx, specs[i].table); err != nil {
 				return b.mapError(op, err)
@@ -302,15 +305,34 @@ func rowColumns(t table, vectors bool) []string {
 	return cols
 }
 
-func rowValues(sc scope, id string, e encoded, more ...any) []any {
-	row := make([]any, 0, len(e.vals)+4+len(more))
-	row = append(row, id, sc.ws)
-	if sc.t.nsCol {
-		row = append(row, sc.ns)
+// encodeRow encodes rec into a row of rowColumns(t, len(more) > 0), more
+// being the vector columns' values.
+func (sc scope) encodeRow(e *encoder, id string, rec []byte, more ...any) ([]any, error) {
+	t := sc.t
+	row := e.row(3 + len(t.cols) + len(more) + boolInt(t.nsCol))
+	row[0], row[1] = id, sc.ws
+	k := 2
+	if t.nsCol {
+		row[k] = sc.ns
+		k++
 	}
-	row = append(row, e.vals...)
-	row = append(row, e.extra)
-	return append(row, more...)
+	extra, err := t.encodeTo(e, id, rec, row[k:k+len(t.cols)])
+	if err != nil {
+		return nil, err
+	}
+	k += len(t.cols)
+	if extra != nil { // else NULL
+		row[k] = extra
+	}
+	copy(row[k+1:], more)
+	return row, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func keyColumns(t table) []string {
@@ -356,12 +378,8 @@ func (b *Backend) kvSpecs(batch adapters.Batch, ws string) ([]copySpec, error) {
 		}
 		ids[i] = r.ID
 	}
-	rows := newRowCache(len(records), func(i int) ([]any, error) {
-		e, err := t.encode(records[i].ID, records[i].Data)
-		if err != nil {
-			return nil, err
-		}
-		return rowValues(sc, records[i].ID, e), nil
+	rows := newRowCache(len(records), func(e *encoder, i int) ([]any, error) {
+		return sc.encodeRow(e, records[i].ID, records[i].Data)
 	})
 	return []copySpec{idSpec(sc, cols, rows, ids)}, nil
 }
@@ -395,18 +413,14 @@ func (b *Backend) vectorSpecs(ctx context.Context, batch adapters.Batch, ws stri
 		}
 		ids[i] = r.ID
 	}
-	rows := newRowCache(len(records), func(i int) ([]any, error) {
+	rows := newRowCache(len(records), func(e *encoder, i int) ([]any, error) {
 		r := records[i]
 		fields := r.Fields
 		if len(fields) == 0 {
 			fields = adapters.Record("{}")
 		}
-		e, err := t.encode(r.ID, fields)
-		if err != nil {
-			return nil, err
-		}
 		created := time.Unix(r.CreatedAt, 0).UTC()
-		return rowValues(sc, r.ID, e, pgvector.NewVector(r.Vector), created, created), nil
+		return sc.encodeRow(e, r.ID, fields, pgvector.NewVector(r.Vector), created, created)
 	})
 	return []copySpec{idSpec(sc, cols, rows, ids)}, nil
 }

@@ -6,13 +6,14 @@ import (
 	"sync/atomic"
 )
 
-// rowCache encodes a batch's rows for COPY: workers (one per CPU) encode
-// chunks ahead, in order, while pgx streams the rows already encoded, so the
-// records' JSON is split while PostgreSQL writes. Encoded rows are kept, so
-// a second COPY (the merge path) does not encode again.
+// rowCache encodes a batch's rows for COPY: workers (one per CPU, each with
+// its own encoder) encode chunks ahead, in order, while pgx streams the rows
+// already encoded, so the records' JSON is split while PostgreSQL writes.
+// Encoded rows are kept, so a second COPY (the merge path) does not encode
+// again.
 type rowCache struct {
 	n     int
-	row   func(i int) ([]any, error)
+	row   func(e *encoder, i int) ([]any, error)
 	rows  [][]any
 	ready []chan struct{} // closed when chunk k is encoded (or given up)
 	errs  []error         // chunk k's error
@@ -25,7 +26,7 @@ const encodeChunk = 256
 
 var errLoadStopped = errors.New("load stopped")
 
-func newRowCache(n int, row func(i int) ([]any, error)) *rowCache {
+func newRowCache(n int, row func(e *encoder, i int) ([]any, error)) *rowCache {
 	chunks := (n + encodeChunk - 1) / encodeChunk
 	c := &rowCache{n: n, row: row, rows: make([][]any, n), ready: make([]chan struct{}, chunks), errs: make([]error, chunks)}
 	for k := range c.ready {
@@ -36,16 +37,20 @@ func newRowCache(n int, row func(i int) ([]any, error)) *rowCache {
 
 // encodedRows is a cache of rows encoded already.
 func encodedRows(rows [][]any) *rowCache {
-	return newRowCache(len(rows), func(i int) ([]any, error) { return rows[i], nil })
+	return newRowCache(len(rows), func(_ *encoder, i int) ([]any, error) { return rows[i], nil })
 }
 
+// start starts the workers (once): Load starts them as soon as the batch's
+// specs are made, so the encoding overlaps the transaction's first round
+// trips.
 func (c *rowCache) start() {
-	if c.once.Swap(true) {
+	if c == nil || c.once.Swap(true) {
 		return
 	}
 	chunks := len(c.ready)
 	for range min(runtime.GOMAXPROCS(0), chunks) {
 		go func() {
+			e := new(encoder)
 			for {
 				k := int(c.next.Add(1) - 1)
 				if k >= chunks {
@@ -56,7 +61,7 @@ func (c *rowCache) start() {
 						c.errs[k] = errLoadStopped
 						break
 					}
-					r, err := c.row(i)
+					r, err := c.row(e, i)
 					if err != nil {
 						c.errs[k] = err
 						break

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -111,6 +112,14 @@ func runMigrate(cmd *cobra.Command, g *globals, o *migrateOptions, name string) 
 	}
 	if err := o.req.Validate(); err != nil {
 		return usageError{err}
+	}
+	if o.req.Path != "" {
+		// Relative to here, as for `db add`, also when a proxy runs it.
+		abs, err := filepath.Abs(o.req.Path)
+		if err != nil {
+			return err
+		}
+		o.req.Path = abs
 	}
 	ctx := cmd.Context()
 	regPath, err := g.registryPath(cmd)
@@ -306,9 +315,13 @@ graph_*.graphml), which LightRAG opens directly, and verifies the copy. DIR must
 maintenance first for an exact copy: proxy backend maintenance DB on).`,
 		Args: exactArgs(2, "a database DB and a folder DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, dir := args[0], args[1]
+			name := args[0]
 			if err := adapters.ValidateName("database", name); err != nil {
 				return usageError{err}
+			}
+			dir, err := filepath.Abs(args[1]) // relative to here, not to the data folder
+			if err != nil {
+				return err
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("create %s: %w", dir, err)

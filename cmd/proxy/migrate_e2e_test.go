@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hybridrag/storage-proxy/adapters"
 	"github.com/hybridrag/storage-proxy/adapters/postgres"
 	"github.com/hybridrag/storage-proxy/bench/dataset"
 	"github.com/hybridrag/storage-proxy/migration"
@@ -73,37 +72,7 @@ func dropWorkspace(t *testing.T, dsn, ws string) {
 	b, err := postgres.Open(ctx, postgres.Config{DSN: dsn, Workspace: ws, EmbeddingModel: "e2e"})
 	require.NoError(t, err)
 	defer b.Close(ctx)
-	infos, err := b.Namespaces(ctx)
-	require.NoError(t, err)
-	for _, in := range infos {
-		if in.Workspace != "" {
-			continue
-		}
-		var err error
-		switch in.Kind {
-		case adapters.KindKV:
-			var s adapters.KV
-			if s, err = b.KV(ctx, in.Namespace); err == nil {
-				err = s.Drop(ctx)
-			}
-		case adapters.KindDocStatus:
-			var s adapters.DocStatus
-			if s, err = b.DocStatus(ctx, in.Namespace); err == nil {
-				err = s.Drop(ctx)
-			}
-		case adapters.KindVector:
-			var s adapters.Vector
-			if s, err = b.Vector(ctx, in.Namespace, 0); err == nil {
-				err = s.Drop(ctx)
-			}
-		case adapters.KindGraph:
-			var s adapters.Graph
-			if s, err = b.Graph(ctx, in.Namespace); err == nil {
-				err = s.Drop(ctx)
-			}
-		}
-		require.NoError(t, err)
-	}
+	require.NoError(t, migration.Discard(ctx, b))
 }
 
 func migrateArgs(dsn, ws string) []string {

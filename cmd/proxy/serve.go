@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -98,23 +97,25 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer shutdownTelemetry(tel, log)
+	// Listen first: the warnings' commands name the address really bound
+	// (a --listen of port 0 gets one from the system).
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen on %s: address already in use: stop the other process or choose another address with --listen", listen)
+		}
+		return fmt.Errorf("listen on %s: %w: choose another address with --listen", listen, err)
+	}
 	var srv *proxy.Server
 	srv, err = proxy.NewServer(ctx, proxy.Config{
-		Telemetry: tel, PublicURL: "http://" + listen,
+		Telemetry: tel, PublicURL: serveURL(ln.Addr()),
 		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody,
 		Logger: log, Backends: backends.Default(log), Version: buildVersion().Version,
 		Provision: provisioner(regPath, func() *backends.Switcher { return srv.Switcher() }),
 	})
 	if err != nil {
+		_ = ln.Close()
 		return fmt.Errorf("%w: fix the registry or point --registry at another file", err)
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		_ = srv.Close(context.WithoutCancel(ctx))
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("listen on %s: address already in use: stop the other process or choose another address with --listen", listen)
-		}
-		return fmt.Errorf("listen on %s: %w: choose another address with --listen", listen, err)
 	}
 	if token == "" && !isLoopback(ln.Addr()) {
 		log.Warn("listening beyond loopback without a token: anyone who can reach this address can read and write; set --token or HYBRIDRAG_TOKEN",

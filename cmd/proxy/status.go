@@ -110,6 +110,9 @@ func runStatus(ctx context.Context, out io.Writer, color bool, opts statusCmdOpt
 		return err
 	}
 	coll := monitor.Collector{DataDir: dataDir, Postgres: catalogInspector(opts.Backends)}
+	if url, ok, err := registry.Serving(regPath); err == nil && ok {
+		coll.ProxyURL = url // the warnings' curl reaches the proxy that serves this registry
+	}
 	if opts.Backends != nil {
 		coll.ServerStats = opts.Backends.HasStats
 	}

@@ -1,4 +1,4 @@
-package json
+package lightragfile
 
 import (
 	"math"
@@ -10,10 +10,10 @@ import (
 
 func TestDecodeVector16Known(t *testing.T) {
 	// From the storage contract: float16 [1, 2, 3, 4], zlib, base64.
-	v, err := decodeVector16("eJxjsGFwYHBicAEAA/YBAw==", 4)
+	v, err := DecodeVector16("eJxjsGFwYHBicAEAA/YBAw==", 4)
 	require.NoError(t, err)
 	require.Equal(t, []float32{1, 2, 3, 4}, v)
-	v, err = decodeVector16("eJxjsGFwYHBicAEAA/YBAw==", 0)
+	v, err = DecodeVector16("eJxjsGFwYHBicAEAA/YBAw==", 0)
 	require.NoError(t, err)
 	require.Len(t, v, 4)
 }
@@ -41,10 +41,10 @@ func TestFloat16Conversion(t *testing.T) {
 
 func TestVector16RoundTrip(t *testing.T) {
 	in := []float32{0.5, -0.25, 0.125, 1e-3, -7}
-	s, err := encodeVector16(in)
+	s, err := EncodeVector16(in)
 	require.NoError(t, err)
 	require.Equal(t, "eJ", s[:2]) // zlib default level header, as LightRAG's
-	out, err := decodeVector16(s, len(in))
+	out, err := DecodeVector16(s, len(in))
 	require.NoError(t, err)
 	for i := range in {
 		require.InDelta(t, in[i], out[i], 1e-3)
@@ -52,7 +52,7 @@ func TestVector16RoundTrip(t *testing.T) {
 }
 
 func TestDecodeVector16Errors(t *testing.T) {
-	good, err := encodeVector16([]float32{1, 2, 3})
+	good, err := EncodeVector16([]float32{1, 2, 3})
 	require.NoError(t, err)
 	tests := []struct{ name, in, msg string }{
 		{"not base64", "!!", "not base64"},
@@ -61,10 +61,38 @@ func TestDecodeVector16Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeVector16(tt.in, 4)
+			_, err := DecodeVector16(tt.in, 4)
 			require.ErrorContains(t, err, tt.msg)
 		})
 	}
-	_, err = decodeVector16(good, 2)
+	_, err = DecodeVector16(good, 2)
 	require.ErrorContains(t, err, "more than 2 values")
+}
+
+func FuzzDecodeVector16(f *testing.F) {
+	f.Add("eJxjsGFwYHBicAEAA/YBAw==", 4)
+	f.Add("", 0)
+	f.Add("AAAA", 1)
+	f.Fuzz(func(t *testing.T, s string, dim int) {
+		if dim > 1<<16 {
+			dim = 1 << 16
+		}
+		v, err := DecodeVector16(s, dim)
+		if err != nil {
+			return
+		}
+		if dim > 0 {
+			require.Len(t, v, dim)
+		}
+		enc, err := EncodeVector16(v)
+		require.NoError(t, err)
+		back, err := DecodeVector16(enc, len(v))
+		require.NoError(t, err)
+		require.Equal(t, len(v), len(back))
+		for i := range v {
+			if v[i] == v[i] { // NaN never equals itself
+				require.Equal(t, v[i], back[i])
+			}
+		}
+	})
 }
