@@ -36,8 +36,9 @@ test-go:
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
-## test-python: the Python client's tests, once clients/python exists
+## test-python: the Python client's tests (and the system Python packages LightRAG's own code needs)
 test-python:
+	@bash scripts/setup-python-lightrag.sh
 	@if [ -d clients/python ]; then \
 		set -x; $(LOAD_PG) python3 -m unittest discover -v -s clients/python; \
 	else \

@@ -1,6 +1,9 @@
 package adapters
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // DefaultCosineThreshold is LightRAG's cosine_better_than_threshold default.
 const DefaultCosineThreshold = 0.2
@@ -42,7 +45,12 @@ type VectorRecord struct {
 	// It never holds the reserved keys __id__, __created_at__, __vector__.
 	Fields    Record    `json:"fields"`
 	CreatedAt int64     `json:"created_at"`
-	Vector    []float32 `json:"-"`
+	// CreatedAtRaw is created_at exactly as stored when CreatedAt cannot
+	// say it: a fractional number (LightRAG < 1.4 wrote time.time()) or
+	// null (no created_at at all). Empty for whole seconds. Only copies
+	// between backends (migration, export) carry it.
+	CreatedAtRaw json.RawMessage `json:"-"`
+	Vector       []float32       `json:"-"`
 }
 
 // VectorQuery is one similarity query.

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/hybridrag/storage-proxy/adapters"
@@ -26,7 +27,7 @@ import (
 // three times; memory holds the sets of node ids and edge pairs, plus the
 // properties of repeated pairs until their last occurrence.
 func ReadGraph(ctx context.Context, f File, opt Options, node func(adapters.Node) error, edge func(adapters.EdgeData) error) error {
-	fh, name, err := openFile(f, opt)
+	fh, name, err := openFile(f)
 	if err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ var graphResync = [][]byte{[]byte("<node"), []byte("<edge"), []byte("</graph")}
 // resumes at the next <node, <edge or </graph. A file that is not a
 // networkx GraphML (wrong root, bad key types, a directed non-LightRAG
 // graph) is a corrupt_file error.
-func scanGraphStream(ctx context.Context, fh *file, name string, h graphHandlers) error {
+func scanGraphStream(ctx context.Context, fh *os.File, name string, h graphHandlers) error {
 	if _, err := fh.Seek(0, 0); err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}

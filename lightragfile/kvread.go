@@ -3,6 +3,7 @@ package lightragfile
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -21,7 +22,7 @@ const kvWant = "want a JSON object of records keyed by id"
 // The file is read two or three times (ids first, then records); memory
 // holds the set of ids, never the records.
 func ReadKV(ctx context.Context, f File, opt Options, fn func(adapters.KVRecord) error) error {
-	fh, name, err := openFile(f, opt)
+	fh, name, err := openFile(f)
 	if err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func ReadKV(ctx context.Context, f File, opt Options, fn func(adapters.KVRecord)
 // (LightRAG writes indent=2), which a file without line breaks does not
 // allow. A cut-off end is reported once. Only a file that is not a JSON
 // object at all, and I/O errors, are errors.
-func scanKVStream(ctx context.Context, fh *file, name string, em *emitter,
+func scanKVStream(ctx context.Context, fh *os.File, name string, em *emitter,
 	rec func(key []byte, off int64, val []byte) error) error {
 	s, err := scannerAt(fh, 0, name)
 	if err != nil {

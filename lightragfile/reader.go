@@ -35,9 +35,6 @@ type Options struct {
 	// OnProblem receives every skipped record and a cut-off end; nil
 	// ignores them.
 	OnProblem func(Problem)
-	// OnRead receives the bytes read from the file, every pass included
-	// (a reader reads a file two or three times); nil ignores them.
-	OnRead func(n int64)
 }
 
 // emitter counts the records a reader yields and applies Options.
@@ -76,32 +73,16 @@ func isReadFailure(err error) bool {
 	return err != nil && !errors.As(err, &ae)
 }
 
-// file is an open source file whose reads are reported to
-// Options.OnRead, every pass included: progress for a copy that reads a
-// file more than once.
-type file struct {
-	*os.File
-	onRead func(n int64)
-}
-
-func (f *file) Read(p []byte) (int, error) {
-	n, err := f.File.Read(p)
-	if n > 0 && f.onRead != nil {
-		f.onRead(int64(n))
-	}
-	return n, err
-}
-
-func openFile(f File, opt Options) (*file, string, error) {
+func openFile(f File) (*os.File, string, error) {
 	fh, err := os.Open(f.Path)
 	if err != nil {
 		return nil, "", fmt.Errorf("open %s: %w", f.Path, err)
 	}
-	return &file{File: fh, onRead: opt.OnRead}, filepath.Base(f.Path), nil
+	return fh, filepath.Base(f.Path), nil
 }
 
 // scannerAt returns a scanner reading fh from byte offset off.
-func scannerAt(fh *file, off int64, name string) (*Scanner, error) {
+func scannerAt(fh *os.File, off int64, name string) (*Scanner, error) {
 	if _, err := fh.Seek(off, 0); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"unicode/utf8"
 
@@ -28,7 +30,7 @@ const VDBWant = "want an object with embedding_dim, data and matrix"
 // is decoded row by row from a second handle while the items stream, so
 // memory holds the set of ids and one row, whatever the order of the keys.
 func ReadVectors(ctx context.Context, f File, opt Options, fn func(adapters.VectorRecord) error) (dim int, err error) {
-	fh, name, err := openFile(f, opt)
+	fh, name, err := openFile(f)
 	if err != nil {
 		return 0, err
 	}
@@ -60,9 +62,9 @@ func ReadVectors(ctx context.Context, f File, opt Options, fn func(adapters.Vect
 	// Pass 2: items, with their rows from a second handle.
 	var rows *rowReader
 	if info.haveMatrix {
-		fh2, _, err := openFile(f, opt)
+		fh2, err := os.Open(f.Path)
 		if err != nil {
-			return dim, err
+			return dim, fmt.Errorf("open %s: %w", f.Path, err)
 		}
 		defer fh2.Close()
 		s2, err := scannerAt(fh2, info.matrixOff, name)
@@ -114,7 +116,8 @@ func ReadVectors(ctx context.Context, f File, opt Options, fn func(adapters.Vect
 		if !em.next() {
 			return nil
 		}
-		return fn(adapters.VectorRecord{ID: it.id, Fields: it.encodeFields(), CreatedAt: it.createdAtUnix(), Vector: vec})
+		at, raw := CreatedAt(it.createdAt)
+		return fn(adapters.VectorRecord{ID: it.id, Fields: it.encodeFields(), CreatedAt: at, CreatedAtRaw: raw, Vector: vec})
 	}, cutNote)
 	return dim, err
 }
@@ -136,18 +139,20 @@ func (it *vecItem) encodeFields() adapters.Record {
 	return append(out, '}')
 }
 
-// createdAtUnix is adapters/json's vectorItem.createdAtUnix.
-func (it *vecItem) createdAtUnix() int64 {
-	if it.createdAt == nil {
-		return 0
+// CreatedAt reads NanoVectorDB's __created_at__ as written (nil when
+// absent): the whole seconds, and the exact value when whole seconds cannot
+// say it (see adapters.VectorRecord.CreatedAtRaw).
+func CreatedAt(text []byte) (int64, stdjson.RawMessage) {
+	if text == nil {
+		return 0, stdjson.RawMessage("null")
 	}
-	if n, err := strconv.ParseInt(string(it.createdAt), 10, 64); err == nil {
-		return n
+	if n, err := strconv.ParseInt(string(text), 10, 64); err == nil {
+		return n, nil
 	}
-	if f, err := strconv.ParseFloat(string(it.createdAt), 64); err == nil {
-		return int64(f)
+	if f, err := strconv.ParseFloat(string(text), 64); err == nil {
+		return int64(f), append(stdjson.RawMessage(nil), text...)
 	}
-	return 0
+	return 0, nil
 }
 
 // vdbInfo is what a scan learnt about the file's layout.
@@ -198,7 +203,7 @@ var (
 // reported and skipped; reading resumes at the next {"__id__" (NanoVectorDB
 // writes __id__ first) or at the "matrix" key. With countMatrix the matrix
 // string is measured (info.matrixChars); else it is only skipped.
-func scanVDBStream(ctx context.Context, fh *file, name string, em *emitter, countMatrix bool,
+func scanVDBStream(ctx context.Context, fh *os.File, name string, em *emitter, countMatrix bool,
 	item func(i int, off int64, it *vecItem) error, cutNote func() string) (vdbInfo, error) {
 	var info vdbInfo
 	s, err := scannerAt(fh, 0, name)
@@ -376,7 +381,7 @@ func scanVDBStream(ctx context.Context, fh *file, name string, em *emitter, coun
 // the number of elements (skipped ones included); atMatrix when it
 // resynchronised at the "matrix" key; stop (not "") when the file ends
 // early, describing where. *sp may be replaced by a scanner further on.
-func scanVecItems(ctx context.Context, sp **Scanner, fh *file, name string, em *emitter, it *vecItem,
+func scanVecItems(ctx context.Context, sp **Scanner, fh *os.File, name string, em *emitter, it *vecItem,
 	item func(i int, off int64, it *vecItem) error) (n int, atMatrix bool, stop string, err error) {
 	s := *sp
 	defer func() { *sp = s }()

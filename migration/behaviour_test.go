@@ -63,7 +63,7 @@ func errCode(err error) string {
 // TestResumeAfterInterruption stops a migration at several points of its
 // copy and resumes it each time; the rows equal an uninterrupted run's.
 func TestResumeAfterInterruption(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.MustDSN(t)
 	src := generated(t, 2<<20)
 	ctx := context.Background()
 
@@ -123,7 +123,7 @@ func hashTree(t *testing.T, dir string) [32]byte {
 // ones are reported with file, position and reason, and the source files
 // are left as they were.
 func TestCorruptFiles(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.MustDSN(t)
 	dir := t.TempDir()
 	write := func(name, content string) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
@@ -167,7 +167,7 @@ func TestCorruptFiles(t *testing.T) {
 // TestTargetNotEmpty: a workspace that holds rows is refused, naming them,
 // unless force.
 func TestTargetNotEmpty(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.MustDSN(t)
 	src := generated(t, 200<<10)
 	ws := randomWorkspace("mig_")
 	first := newEnv(t, src)
@@ -233,7 +233,7 @@ func (t *tamperingTarget) FinishLoad(ctx context.Context, ns adapters.Namespace,
 // TestVerifyFailureBlocksCutover: a row changed in PostgreSQL before the
 // verification fails it, naming the record; the database stays on JSON.
 func TestVerifyFailureBlocksCutover(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.MustDSN(t)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "kv_store_full_docs.json"),
 		[]byte(`{"doc-1": {"content": "one"}, "doc-2": {"content": "two"}}`), 0o644))
@@ -294,4 +294,29 @@ func TestPostgresRestartDuringLoad(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, sum.Verified)
 	require.True(t, sum.CutOver)
+}
+
+// TestRoundTripBackToJSON moves a database to PostgreSQL and back to a new
+// JSON folder with `--to json`: cut over both ways, and the folder holds the
+// original records.
+func TestRoundTripBackToJSON(t *testing.T) {
+	dsn := pgtest.MustDSN(t)
+	src := generated(t, 1<<20)
+	ev := newEnv(t, src)
+	ctx := context.Background()
+	_, err := ev.runner.Migrate(ctx, "db", toPG(dsn, randomWorkspace("mig_")), nil)
+	require.NoError(t, err)
+	pg := ev.entry()
+	t.Cleanup(func() { dropAll(t, ev.open(pg)) })
+
+	back := filepath.Join(t.TempDir(), "back")
+	sum, err := ev.runner.Migrate(ctx, "db", migration.Request{To: registry.BackendJSON, Path: back}, nil)
+	require.NoError(t, err)
+	require.True(t, sum.Verified)
+	require.True(t, sum.CutOver)
+	db := ev.entry()
+	require.Equal(t, registry.BackendJSON, db.BackendType())
+	require.Equal(t, back, db.Path)
+	require.False(t, db.Maintenance)
+	sameRecords(t, src, back)
 }

@@ -132,7 +132,11 @@ func hashVector(r adapters.VectorRecord) recordHash {
 	if len(fields) == 0 {
 		fields = json.RawMessage("{}")
 	}
-	return hashOf(r.ID, []byte("vector"), canonical(fields), strconv.AppendInt(nil, r.CreatedAt, 10), vec)
+	created := strconv.AppendInt(nil, r.CreatedAt, 10)
+	if len(r.CreatedAtRaw) > 0 {
+		created = canonical(r.CreatedAtRaw)
+	}
+	return hashOf(r.ID, []byte("vector"), canonical(fields), created, vec)
 }
 
 func hashNode(n adapters.Node) recordHash {

@@ -144,14 +144,12 @@ type run struct {
 	loader adapters.Loader
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	prog     Progress
-	sum      Summary
-	st       *state
-	phaseAt  time.Time
-	copyFrom time.Time
-	copyBase float64 // work already done when this run's copy began
-	copyRecs int64
+	mu      sync.Mutex
+	prog    Progress
+	sum     Summary
+	st      *state
+	phaseAt time.Time
+	eta     etaModel
 }
 
 func newRun(env Env, opt Options) (*run, error) {
@@ -461,9 +459,10 @@ func (r *run) copyUnit(ctx context.Context, u Unit) error {
 		r.st.Units[u.Key()] = us
 	}
 	if us.Finished {
-		r.advance(u, us.Done, true, 0)
+		r.advance(u, us.Done, true)
 		return nil
 	}
+	r.beginUnit(u)
 	var problems int64
 	onProblem := func(p Problem) {
 		problems++
@@ -476,7 +475,7 @@ func (r *run) copyUnit(ctx context.Context, u Unit) error {
 		r.log.Warn("skipped a record that cannot be read", slog.String("file", p.File), slog.Int64("offset", p.Offset),
 			slog.String("record", p.Record), slog.String("reason", p.Reason))
 	}
-	err := r.env.Source.Stream(ctx, u, us.Done, r.opt.BatchSize, onProblem, func(b adapters.Batch, read int64) error {
+	err := r.env.Source.Stream(ctx, u, us.Done, r.opt.BatchSize, onProblem, func(b adapters.Batch) error {
 		next := *r.st
 		next.Units = maps.Clone(r.st.Units)
 		nu := *us
@@ -491,7 +490,7 @@ func (r *run) copyUnit(ctx context.Context, u Unit) error {
 			return fmt.Errorf("load %d records of %s: %w", b.Len(), u.Key(), err)
 		}
 		us.Done = nu.Done
-		r.advance(u, us.Done, false, read)
+		r.advance(u, us.Done, false)
 		return nil
 	})
 	if err != nil && us.Done == 0 && errors.Is(err, adapters.ErrCorrupt) {
@@ -505,7 +504,7 @@ func (r *run) copyUnit(ctx context.Context, u Unit) error {
 		return err
 	}
 	us.Finished = true
-	r.advance(u, us.Done, true, 0)
+	r.advance(u, us.Done, true)
 	return nil
 }
 

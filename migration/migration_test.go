@@ -13,25 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/adapters/postgres/pgtest"
 	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/internal/fixtures"
 	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/registry"
 )
-
-// testDSN is the shared PostgreSQL test database (scripts/setup-postgres.sh);
-// the test fails without it in CI and skips elsewhere.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("HYBRIDRAG_TEST_PG")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HYBRIDRAG_TEST_PG is not set: CI must run the PostgreSQL tests (run scripts/setup-postgres.sh)")
-		}
-		t.Skip("set HYBRIDRAG_TEST_PG (scripts/setup-postgres.sh) to run migration tests")
-	}
-	return dsn
-}
 
 func randomWorkspace(prefix string) string {
 	var b [5]byte
@@ -62,17 +49,7 @@ func newEnv(t *testing.T, src string) *env {
 		return nil
 	}))
 	sw := &backends.Switcher{RegistryPath: reg, DataDir: data, Catalog: backends.Default(nil)}
-	rn := &migration.Runner{Switcher: sw, Flush: func(ctx context.Context, name string) error {
-		r, err := registry.Load(reg)
-		if err != nil {
-			return err
-		}
-		b, err := sw.Catalog.Open(ctx, name, r.Databases[name], data)
-		if err != nil {
-			return err
-		}
-		return errors.Join(b.Flush(ctx), b.Close(ctx))
-	}}
+	rn := &migration.Runner{Switcher: sw}
 	return &env{t: t, dataDir: data, regPath: reg, runner: rn}
 }
 
@@ -131,7 +108,7 @@ func folderChecksums(t *testing.T, dir string) map[string]string {
 // PostgreSQL and exports it back: verified, cut over, and the exported
 // files hold the same records as the originals.
 func TestFixturesMigrateAndExport(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.MustDSN(t)
 	fx := fixtures.Dir(t)
 	entries, err := os.ReadDir(fx)
 	require.NoError(t, err)

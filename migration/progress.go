@@ -2,8 +2,6 @@ package migration
 
 import (
 	"time"
-
-	"github.com/hybridrag/storage-proxy/adapters"
 )
 
 // Progress is a snapshot of a run, for the progress bar, the admin API and
@@ -63,17 +61,40 @@ func (r *run) initProgress(units []Unit) {
 	}
 }
 
-// readPasses is about how many times the file readers read a file of each
-// kind (ids first, then the records; GraphML nodes, then edges), to turn
-// bytes read into a share of a unit's work.
-var readPasses = map[adapters.Kind]float64{adapters.KindKV: 2, adapters.KindDocStatus: 2, adapters.KindVector: 2,
-	adapters.KindGraph: 2.5}
+// etaModel predicts the copy's remaining time from two speeds measured as
+// it goes: the file readers first skim a whole file for its ids before the
+// first record comes (fast, but a pause at every unit's start), then
+// records flow at the loading speed. Mixing the two into one rate would
+// make the ETA swing at every unit.
+type etaModel struct {
+	began      time.Time     // the copy phase
+	unitStart  time.Time     // the current unit, until its first batch
+	unit       string        // its key
+	unitBytes  int64         // its file size
+	skimming   bool          // no batch of the current unit yet
+	skim       time.Duration // time before first batches, units so far
+	skimBytes  int64         // their files' sizes
+	startBytes int64         // bytes of units started in this run (pending ones excluded)
+	baseBytes  int64         // credited bytes when this run's copy began
+}
 
-// advance records that unit u has done records loaded, after its source
-// read read bytes (0 if unknown).
-func (r *run) advance(u Unit, done int64, finished bool, read int64) {
+// beginUnit notes that u's copy starts (its readers skim the file first).
+func (r *run) beginUnit(u Unit) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.eta.unitStart, r.eta.unit, r.eta.unitBytes, r.eta.skimming = time.Now(), u.Key(), u.Bytes, true
+	r.eta.startBytes += u.Bytes
+}
+
+// advance records that unit u has done records loaded.
+func (r *run) advance(u Unit, done int64, finished bool) {
 	r.mu.Lock()
 	now := time.Now()
+	if r.eta.skimming && u.Key() == r.eta.unit {
+		r.eta.skimming = false
+		r.eta.skim += now.Sub(r.eta.unitStart)
+		r.eta.skimBytes += u.Bytes
+	}
 	var recs, bytes int64
 	for i := range r.prog.Units {
 		up := &r.prog.Units[i]
@@ -85,9 +106,6 @@ func (r *run) advance(u Unit, done int64, finished bool, read int64) {
 			switch {
 			case finished:
 				up.Bytes = up.TotalBytes
-			case read > 0:
-				// Reading is most of a unit's work, and comes in passes.
-				up.Bytes = min(int64(float64(read)/readPasses[u.Kind]), up.TotalBytes*99/100)
 			case up.Total > 0:
 				up.Bytes = int64(float64(up.TotalBytes) * float64(done) / float64(up.Total))
 			}
@@ -96,17 +114,37 @@ func (r *run) advance(u Unit, done int64, finished bool, read int64) {
 		bytes += up.Bytes
 	}
 	r.prog.Records, r.prog.Bytes, r.prog.Skipped = recs, bytes, r.sum.Skipped
-	// ETA: the copy's remaining share at the rate since the copy began.
-	r.prog.ETASeconds = -1
-	if el := now.Sub(r.copyFrom).Seconds(); !r.copyFrom.IsZero() && el > 0 {
-		done := r.workLocked() - r.copyBase
-		if done > 0 {
-			r.prog.ETASeconds = (1 - r.workLocked()) / (done / el)
-			r.prog.RateRecs = float64(recs-r.copyRecs) / el
-		}
+	r.prog.ETASeconds = r.etaLocked(now)
+	if el := now.Sub(r.eta.began).Seconds(); el > 0 && !r.eta.began.IsZero() {
+		r.prog.RateRecs = float64(recs) / el
 	}
 	r.mu.Unlock()
 	r.report()
+}
+
+// etaLocked is the copy's remaining time in seconds, -1 while unknown.
+func (r *run) etaLocked(now time.Time) float64 {
+	e := &r.eta
+	if e.began.IsZero() || e.skim <= 0 {
+		return -1
+	}
+	loading := now.Sub(e.began) - e.skim
+	if e.skimming {
+		loading -= now.Sub(e.unitStart)
+	}
+	loaded := r.prog.Bytes - e.baseBytes
+	if loading <= 0 || loaded <= 0 {
+		return -1
+	}
+	loadSpeed := float64(loaded) / loading.Seconds()     // bytes of records a second
+	skimSpeed := float64(e.skimBytes) / e.skim.Seconds() // bytes skimmed a second
+	left := float64(r.prog.TotalBytes-r.prog.Bytes) / loadSpeed
+	pending := r.prog.TotalBytes - e.baseBytes - e.startBytes // units not begun
+	left += float64(max(pending, 0)) / skimSpeed
+	if e.skimming {
+		left += max(float64(e.unitBytes)/skimSpeed-now.Sub(e.unitStart).Seconds(), 0)
+	}
+	return left
 }
 
 // workLocked is the fraction of the copy done: by bytes where the source
@@ -127,8 +165,8 @@ func (r *run) phase(p string) {
 	r.prog.Phase = p
 	r.phaseAt = time.Now()
 	if p == PhaseCopy {
-		// Work a resumed run had done before does not count in its rate.
-		r.copyFrom, r.copyBase, r.copyRecs = r.phaseAt, r.workLocked(), r.prog.Records
+		// Work a resumed run had done before does not count in its speeds.
+		r.eta = etaModel{began: r.phaseAt, baseBytes: r.prog.Bytes}
 	}
 	r.mu.Unlock()
 	r.log.Info("migration phase", "phase", p)
@@ -143,8 +181,8 @@ func (r *run) endPhaseLocked() {
 	r.sum.Units = append(r.sum.Units[:0], r.prog.Units...)
 }
 
-// Snapshot returns the current progress.
-func (r *run) Snapshot() Progress {
+// snapshot returns the current progress.
+func (r *run) snapshot() Progress {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.prog
@@ -154,6 +192,6 @@ func (r *run) Snapshot() Progress {
 
 func (r *run) report() {
 	if r.env.OnProgress != nil {
-		r.env.OnProgress(r.Snapshot())
+		r.env.OnProgress(r.snapshot())
 	}
 }

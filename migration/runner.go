@@ -24,8 +24,9 @@ import (
 // over backends the same way `backend set` does.
 type Runner struct {
 	Switcher *backends.Switcher
-	// Flush writes a JSON database's acknowledged writes into its files
-	// (the proxy flushes its open backend; the CLI opens and closes it).
+	// Flush writes a JSON database's acknowledged writes into its files.
+	// The proxy flushes the backend it has open; nil opens the database's
+	// backend (which replays its write-ahead log), flushes and closes it.
 	Flush func(ctx context.Context, name string) error
 	Log   *slog.Logger
 }
@@ -35,6 +36,21 @@ func (rn *Runner) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return rn.Log
+}
+
+func (rn *Runner) flush(ctx context.Context, name string) error {
+	if rn.Flush != nil {
+		return rn.Flush(ctx, name)
+	}
+	_, cur, err := rn.database(name)
+	if err != nil {
+		return err
+	}
+	b, err := rn.open(ctx, name, cur)
+	if err != nil {
+		return err
+	}
+	return errors.Join(b.Flush(ctx), b.Close(ctx))
 }
 
 func (rn *Runner) open(ctx context.Context, name string, db registry.Database) (adapters.Backend, error) {
@@ -144,8 +160,8 @@ func (rn *Runner) Migrate(ctx context.Context, name string, req Request, onProgr
 			return out, err
 		}
 	}
-	if cur.BackendType() == registry.BackendJSON && rn.Flush != nil {
-		env.Flush = func(ctx context.Context) error { return rn.Flush(ctx, name) }
+	if cur.BackendType() == registry.BackendJSON {
+		env.Flush = func(ctx context.Context) error { return rn.flush(ctx, name) }
 	}
 	key, err := jobKey("migrate", name, desc, t.Entry, sw.DataDir)
 	if err != nil {
@@ -251,8 +267,8 @@ func (rn *Runner) Export(ctx context.Context, name, dir string, force bool, onPr
 	}
 	defer func() { closeQuietly(ctx, tgt, rn.log()) }()
 	env := Env{Source: src, Target: tgt, Log: rn.log(), OnProgress: onProgress}
-	if cur.BackendType() == registry.BackendJSON && rn.Flush != nil {
-		env.Flush = func(ctx context.Context) error { return rn.Flush(ctx, name) }
+	if cur.BackendType() == registry.BackendJSON {
+		env.Flush = func(ctx context.Context) error { return rn.flush(ctx, name) }
 	}
 	sum, err := Run(ctx, env, Options{Database: name, Key: "export_" + name, Force: force, NoCutover: true})
 	if err != nil {
@@ -295,8 +311,8 @@ func (rn *Runner) VerifyNow(ctx context.Context, name string, other *backends.Se
 	if err != nil {
 		return nil, err
 	}
-	if cur.BackendType() == registry.BackendJSON && rn.Flush != nil {
-		if err := rn.Flush(ctx, name); err != nil {
+	if cur.BackendType() == registry.BackendJSON {
+		if err := rn.flush(ctx, name); err != nil {
 			return nil, err
 		}
 	}

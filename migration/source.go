@@ -45,9 +45,8 @@ type Problem struct {
 type Source interface {
 	Units(ctx context.Context) ([]Unit, error)
 	// Stream calls fn with batches of at most size records of u, after
-	// skipping the first skip records. read is the number of source bytes
-	// behind the records so far (0 if unknown).
-	Stream(ctx context.Context, u Unit, skip int64, size int, problem func(Problem), fn func(b adapters.Batch, read int64) error) error
+	// skipping the first skip records.
+	Stream(ctx context.Context, u Unit, skip int64, size int, problem func(Problem), fn func(b adapters.Batch) error) error
 	// Fingerprint changes whenever the source's content may have changed.
 	Fingerprint(ctx context.Context) (string, error)
 	// Describe names the source for people ("JSON folder /data/db").
@@ -76,8 +75,15 @@ func (s *FolderSource) Units(ctx context.Context) ([]Unit, error) {
 	counts, dims := map[string]int64{}, map[string]int{}
 	if rep, err := jsonadapter.Inspect(ctx, s.Dir); err == nil {
 		for _, fr := range rep.Files {
-			n := int64(0)
-			for _, c := range []*int64{fr.Records, fr.Vectors, fr.Nodes, fr.Edges} {
+			var n int64
+			counted := []*int64{fr.Records} // KV and doc status
+			switch fr.Kind {
+			case adapters.KindVector:
+				counted = []*int64{fr.Vectors}
+			case adapters.KindGraph:
+				counted = []*int64{fr.Nodes, fr.Edges}
+			}
+			for _, c := range counted {
 				if c != nil {
 					n += *c
 				}
@@ -114,13 +120,13 @@ func (s *FolderSource) file(ctx context.Context, u Unit) (lightragfile.File, err
 }
 
 func (s *FolderSource) Stream(ctx context.Context, u Unit, skip int64, size int, problem func(Problem),
-	fn func(adapters.Batch, int64) error) error {
+	fn func(adapters.Batch) error) error {
 	f, err := s.file(ctx, u)
 	if err != nil {
 		return err
 	}
 	b := newBatcher(u, size, fn)
-	opt := lightragfile.Options{Skip: skip, OnRead: func(n int64) { b.read += n }}
+	opt := lightragfile.Options{Skip: skip}
 	if problem != nil {
 		opt.OnProblem = func(p lightragfile.Problem) {
 			problem(Problem{File: p.File, Offset: p.Offset, Record: p.Record, Reason: p.Reason})
@@ -165,18 +171,16 @@ func (s *FolderSource) Fingerprint(ctx context.Context) (string, error) {
 const maxBatchBytes = 4 << 20
 
 // batcher cuts a record stream into batches of at most size records and
-// about maxBatchBytes. read is the bytes the source read so far (0 when it
-// reads no files: progress then uses record counts).
+// about maxBatchBytes.
 type batcher struct {
 	u     Unit
 	size  int
 	bytes int
-	read  int64
 	cur   adapters.Batch
-	emit  func(adapters.Batch, int64) error
+	emit  func(adapters.Batch) error
 }
 
-func newBatcher(u Unit, size int, emit func(adapters.Batch, int64) error) *batcher {
+func newBatcher(u Unit, size int, emit func(adapters.Batch) error) *batcher {
 	return &batcher{u: u, size: size, cur: adapters.Batch{NS: u.NS, Kind: u.Kind}, emit: emit}
 }
 
@@ -222,7 +226,7 @@ func (b *batcher) flush() error {
 	}
 	out := b.cur
 	b.cur, b.bytes = adapters.Batch{NS: b.u.NS, Kind: b.u.Kind}, 0
-	return b.emit(out, b.read)
+	return b.emit(out)
 }
 
 // BackendSource reads any backend through the adapter contract (Scan pages
@@ -274,7 +278,7 @@ func (s *BackendSource) Fingerprint(ctx context.Context) (string, error) {
 const scanPage = 1000
 
 func (s *BackendSource) Stream(ctx context.Context, u Unit, skip int64, size int, _ func(Problem),
-	fn func(adapters.Batch, int64) error) error {
+	fn func(adapters.Batch) error) error {
 	b := newBatcher(u, size, fn)
 	var seen int64
 	keep := func() bool { seen++; return seen > skip }

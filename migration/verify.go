@@ -140,15 +140,23 @@ func (s *samples) observe(u Unit, b adapters.Batch) {
 	}
 }
 
-// insertTop keeps the best sampleTopK by similarity, and anything tied
-// with the k-th, so a tie never looks like a difference.
+// maxTop bounds a sample's list: rows tied with the k-th are kept so that a
+// tie never looks like a difference, but a unit of identical vectors must
+// not keep them all.
+const maxTop = 4 * sampleTopK
+
+// insertTop keeps the best sampleTopK by similarity, and rows tied with the
+// k-th (up to maxTop).
 func insertTop(top []scored, c scored) []scored {
-	top = append(top, c)
-	sort.SliceStable(top, func(i, j int) bool { return top[i].sim > top[j].sim })
+	if len(top) == maxTop && c.sim <= top[len(top)-1].sim {
+		return top
+	}
+	i := sort.Search(len(top), func(i int) bool { return top[i].sim < c.sim })
+	top = slices.Insert(top, i, c)
 	if len(top) > sampleTopK {
 		kth := top[sampleTopK-1].sim
 		cut := sampleTopK
-		for cut < len(top) && kth-top[cut].sim < similarityTie {
+		for cut < len(top) && cut < maxTop && kth-top[cut].sim < similarityTie {
 			cut++
 		}
 		top = top[:cut]
@@ -292,7 +300,7 @@ func verifyUnit(ctx context.Context, src Source, tgt adapters.Backend, u Unit, p
 	c := Check{Unit: u.Key()}
 	var sd, td digest
 	var smp samples
-	err := src.Stream(ctx, u, 0, scanPage, problem, func(b adapters.Batch, _ int64) error {
+	err := src.Stream(ctx, u, 0, scanPage, problem, func(b adapters.Batch) error {
 		for _, h := range hashes(b) {
 			sd.add(h)
 		}
@@ -303,7 +311,7 @@ func verifyUnit(ctx context.Context, src Source, tgt adapters.Backend, u Unit, p
 		return c, fmt.Errorf("read %s from the source: %w", u.Key(), err)
 	}
 	target := &BackendSource{B: tgt, Name: "target"}
-	err = target.Stream(ctx, u, 0, scanPage, nil, func(b adapters.Batch, _ int64) error {
+	err = target.Stream(ctx, u, 0, scanPage, nil, func(b adapters.Batch) error {
 		for _, h := range hashes(b) {
 			td.add(h)
 		}
@@ -342,7 +350,7 @@ func differingIDs(ctx context.Context, src, tgt Source, u Unit, bad []int) ([]st
 	}
 	collect := func(s Source) (map[string][32]byte, error) {
 		out := map[string][32]byte{}
-		err := s.Stream(ctx, u, 0, scanPage, nil, func(b adapters.Batch, _ int64) error {
+		err := s.Stream(ctx, u, 0, scanPage, nil, func(b adapters.Batch) error {
 			for _, h := range hashes(b) {
 				if want[h.bucket] {
 					out[h.id] = h.h
@@ -384,7 +392,7 @@ func differingIDs(ctx context.Context, src, tgt Source, u Unit, bad []int) ([]st
 // ("count:checksum"), for comparing two sources.
 func UnitChecksum(ctx context.Context, src Source, u Unit) (string, error) {
 	var d digest
-	err := src.Stream(ctx, u, 0, scanPage, nil, func(b adapters.Batch, _ int64) error {
+	err := src.Stream(ctx, u, 0, scanPage, nil, func(b adapters.Batch) error {
 		for _, h := range hashes(b) {
 			d.add(h)
 		}

@@ -7,13 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters/postgres"
@@ -29,35 +27,7 @@ func randHex(n int) string {
 
 // freshDatabase creates a database with pgvector on the test server
 // (HYBRIDRAG_TEST_PG), dropped when the test ends, and returns its DSN.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	base := pgtest.MustDSN(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	name := "hybridrag_proxy_" + randHex(5)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Logf("drop %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	u.Path = "/" + name
-	return u.String()
-}
+func freshDatabase(t *testing.T) string { return pgtest.FreshDatabase(t) }
 
 type pgServerOptions struct {
 	pg         postgres.Config // base settings of the postgres opener

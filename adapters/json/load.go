@@ -147,7 +147,7 @@ func (b *Backend) loadVectors(ctx context.Context, batch adapters.Batch) error {
 				return mutation{}, adapters.DimensionError(s.ns, want, len(r.Vector))
 			}
 			p, err := prepareVector(s.ns, walVector{ID: r.ID, Fields: r.Fields, CreatedAt: r.CreatedAt,
-				Vector: float32Bytes(r.Vector), Exact: true})
+				CreatedAtRaw: r.CreatedAtRaw, Vector: float32Bytes(r.Vector), Exact: true})
 			if err != nil {
 				return mutation{}, err
 			}

@@ -67,6 +67,9 @@ func jsonLoadCases() []jsonLoadCase {
 			// Values float16 holds exactly: the per-item copy is float16.
 			{ID: "ent-a", Fields: rec(`{"entity_name":"A","content":"A desc","n":1.0}`), Vector: []float32{0.5, -0.25, 2, 0}, CreatedAt: 1600000000},
 			{ID: "ent-b", Fields: rec(`{}`), Vector: []float32{1, 2, 3, 4}, CreatedAt: 0},
+			// Older files: a fractional created_at, and none at all.
+			{ID: "ent-c", Fields: rec(`{}`), Vector: []float32{1, 0, 0, 0}, CreatedAt: 1737427985, CreatedAtRaw: stdjson.RawMessage(`1737427985.0156887`)},
+			{ID: "ent-d", Fields: rec(`{}`), Vector: []float32{0, 1, 0, 0}, CreatedAtRaw: stdjson.RawMessage(`null`)},
 		}}, func(t *testing.T, b *Backend, batch adapters.Batch) {
 			ctx := context.Background()
 			v, err := b.Vector(ctx, batch.NS, 0)
@@ -79,6 +82,7 @@ func jsonLoadCases() []jsonLoadCase {
 				require.Equal(t, w.ID, got[i].ID)
 				require.Equal(t, string(w.Fields), string(got[i].Fields))
 				require.Equal(t, w.CreatedAt, got[i].CreatedAt, "created_at kept")
+				require.Equal(t, string(w.CreatedAtRaw), string(got[i].CreatedAtRaw), "exact created_at kept")
 				for j := range w.Vector {
 					require.Equal(t, math.Float32bits(w.Vector[j]), math.Float32bits(got[i].Vector[j]))
 				}

@@ -129,7 +129,7 @@ func prepareVector(ns adapters.Namespace, w walVector) (preparedVector, error) {
 	w.Fields = encodeFields(fields)
 	p := preparedVector{
 		id:   w.ID,
-		item: vectorItem{createdAt: stdjson.Number(strconv.FormatInt(w.CreatedAt, 10)), fields: fields, vector16: v16},
+		item: vectorItem{createdAt: createdAtText(w), fields: fields, vector16: v16},
 		row:  normalized(vec),
 		log:  w,
 	}
@@ -137,6 +137,17 @@ func prepareVector(ns adapters.Namespace, w walVector) (preparedVector, error) {
 		keepExact(&p, vec)
 	}
 	return p, nil
+}
+
+// createdAtText is what the file keeps as __created_at__ ("" for none).
+func createdAtText(w walVector) stdjson.Number {
+	switch raw := string(w.CreatedAtRaw); {
+	case raw == "null":
+		return ""
+	case raw != "":
+		return stdjson.Number(raw)
+	}
+	return stdjson.Number(strconv.FormatInt(w.CreatedAt, 10))
 }
 
 func float32Bytes(v []float32) []byte {
@@ -255,14 +266,18 @@ func (it *vectorItem) fieldString(key string) string {
 	return ""
 }
 
+// createdAt is the item's created_at: whole seconds, and the exact value
+// when they cannot say it (adapters.VectorRecord.CreatedAtRaw).
+func (it *vectorItem) createdAtValue() (int64, stdjson.RawMessage) {
+	if it.createdAt == "" {
+		return lightragfile.CreatedAt(nil)
+	}
+	return lightragfile.CreatedAt([]byte(it.createdAt))
+}
+
 func (it *vectorItem) createdAtUnix() int64 {
-	if n, err := it.createdAt.Int64(); err == nil {
-		return n
-	}
-	if f, err := it.createdAt.Float64(); err == nil {
-		return int64(f)
-	}
-	return 0
+	at, _ := it.createdAtValue()
+	return at
 }
 
 // put replaces items by id in place and appends new ids (NanoVectorDB's
@@ -399,7 +414,8 @@ func topK(ctx context.Context, matrix []float32, dim int, q []float32, k int, th
 // record builds the API view of row i, with its vector when asked.
 func (d *vectorData) record(i int, withVector bool) adapters.VectorRecord {
 	it := &d.items[i]
-	r := adapters.VectorRecord{ID: d.ids[i], Fields: encodeFields(it.fields), CreatedAt: it.createdAtUnix()}
+	at, raw := it.createdAtValue()
+	r := adapters.VectorRecord{ID: d.ids[i], Fields: encodeFields(it.fields), CreatedAt: at, CreatedAtRaw: raw}
 	if withVector {
 		r.Vector = d.vector(i)
 	}

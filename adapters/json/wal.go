@@ -85,6 +85,9 @@ type walVector struct {
 	// Exact marks a copied vector (adapters.Loader) kept as given where
 	// LightRAG's format allows (keepExact).
 	Exact bool `json:"exact,omitempty"`
+	// CreatedAtRaw is a copied vector's exact created_at (a fraction, or
+	// null for none), see adapters.VectorRecord.
+	CreatedAtRaw stdjson.RawMessage `json:"created_at_raw,omitempty"`
 }
 
 type walNode struct {

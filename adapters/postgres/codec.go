@@ -63,6 +63,9 @@ type encoder struct {
 	keys, vals [][]byte
 	fields     []int // keys going to the extra's "fields"
 	raws       []int // keys going to its "raw"
+	// The last epoch timestamp boxed (records share their times).
+	epoch    int64
+	epochVal any
 }
 
 const encodeBlock = 64 << 10
@@ -222,11 +225,8 @@ func (e *encoder) value(c column, v []byte) (val any, exact bool) {
 		}
 		return s, true
 	case kInt:
-		if n, ok := parseDigits(v); ok && n >= math.MinInt32 && n <= math.MaxInt32 {
-			return int32(n), true
-		}
-		n, err := strconv.ParseInt(string(v), 10, 32)
-		if err == nil {
+		// -0 reads back as 0: not exact.
+		if n, ok := parseDigits(v); ok && n >= math.MinInt32 && n <= math.MaxInt32 && (n != 0 || v[0] != '-') {
 			return int32(n), true
 		}
 		if f, err := strconv.ParseFloat(string(v), 64); err == nil && f == math.Trunc(f) && math.Abs(f) < math.MaxInt32 {
@@ -239,14 +239,11 @@ func (e *encoder) value(c column, v []byte) (val any, exact bool) {
 		}
 		return []byte(v), jsonbStable(v)
 	case kEpoch:
-		n, ok := parseDigits(v)
-		if !ok {
-			var err error
-			n, err = strconv.ParseInt(string(v), 10, 64)
-			ok = err == nil
-		}
-		if ok && n > -62135596800 && n < 253402300800 {
-			return time.Unix(n, 0).UTC(), true
+		if n, ok := parseDigits(v); ok && n > -62135596800 && n < 253402300800 && (n != 0 || v[0] != '-') {
+			if e.epochVal == nil || e.epoch != n {
+				e.epoch, e.epochVal = n, time.Unix(n, 0).UTC()
+			}
+			return e.epochVal, true
 		}
 		if f, err := strconv.ParseFloat(string(v), 64); err == nil && f > -6e10 && f < 2.5e11 {
 			return time.Unix(int64(math.Round(f)), 0).UTC(), false
@@ -480,7 +477,12 @@ func compactJSON(v json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-func isJSONNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+func isJSONNull(v json.RawMessage) bool {
+	if len(v) <= 4 || (skipWS(v, 0) == 0 && skipWS(v[len(v)-1:], 0) == 0) {
+		return string(v) == "null"
+	}
+	return string(bytes.TrimSpace(v)) == "null"
+}
 
 // truncateRunes is s's first n characters.
 func truncateRunes(s []byte, n int) []byte {

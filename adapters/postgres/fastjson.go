@@ -370,7 +370,8 @@ func appendJSONString(dst, s []byte) []byte {
 const hexDigits = "0123456789abcdef"
 
 // parseDigits parses an optionally negative decimal integer of at most 18
-// digits, as strconv.ParseInt does (it fails on anything else).
+// digits, as strconv.ParseInt does; it fails on anything else (a JSON
+// integer of more digits is out of the columns' range anyway).
 func parseDigits(v []byte) (int64, bool) {
 	i := 0
 	neg := len(v) > 0 && v[0] == '-'
@@ -394,47 +395,84 @@ func parseDigits(v []byte) (int64, bool) {
 	return n, true
 }
 
-// jsonbStableFast is jsonbStable for scalars: a string is stable unless it
-// holds \u0000, a number unless in exponent form or negative zero.
+// jsonbStableFast is jsonbStable for compact values: a string is stable
+// unless it holds \u0000, a number unless in exponent form or negative zero,
+// an array or object when all it holds is and no object has a key twice
+// (objects whose keys have escapes go to the general code).
 func jsonbStableFast(v json.RawMessage) (stable, ok bool) {
-	if len(v) == 0 {
-		return false, false
+	end, stable, ok := stableScan(v, 0, 0)
+	return stable, ok && (!stable || end == len(v))
+}
+
+// stableScan is jsonbStableFast for the value at v[i]; end is its end when
+// stable. ok is false when the general code must decide.
+func stableScan(v []byte, i, depth int) (end int, stable, ok bool) {
+	if i >= len(v) || depth > maxScanDepth {
+		return 0, false, false
 	}
-	switch c := v[0]; {
+	switch c := v[i]; {
 	case c == '"':
-		return jsonbStorable(v), true
-	case c == 't' || c == 'f' || c == 'n':
-		return true, true
-	case c == '-' || (c >= '0' && c <= '9'):
-		return numberStable(v), true
-	case c == '[':
-		// An array without objects has no keys to lose: stable unless a
-		// string holds \u0000 or a number is unstable.
-		if bytes.IndexByte(v, '{') >= 0 || !jsonbStorable(v) {
-			return false, false
+		end, esc, ok := scanString(v, i)
+		if !ok {
+			return 0, false, false
 		}
-		for i := 0; i < len(v); i++ {
-			switch c := v[i]; {
-			case c == '"':
-				for i++; i < len(v) && v[i] != '"'; i++ {
-					if v[i] == '\\' {
-						i++
+		return end, !esc || jsonbStorable(v[i:end]), true
+	case c == 't' || c == 'f' || c == 'n':
+		end, ok := scanValue(v, i, depth)
+		return end, ok, ok
+	case c == '-' || (c >= '0' && c <= '9'):
+		end, ok := scanNumber(v, i)
+		if !ok {
+			return 0, false, false
+		}
+		return end, numberStable(v[i:end]), true
+	case c == '{' || c == '[':
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		i++
+		if i < len(v) && v[i] == closer {
+			return i + 1, true, true
+		}
+		var keyBuf [8][]byte
+		keys := keyBuf[:0]
+		for {
+			if c == '{' {
+				if i >= len(v) || v[i] != '"' {
+					return 0, false, false
+				}
+				kend, esc, ok := scanString(v, i)
+				if !ok || esc || len(keys) == 64 || kend >= len(v) || v[kend] != ':' {
+					return 0, false, false
+				}
+				key := v[i+1 : kend-1]
+				for _, k := range keys {
+					if string(k) == string(key) {
+						return 0, false, true // a key JSONB would keep once
 					}
 				}
-			case c == '-' || (c >= '0' && c <= '9'):
-				j := i
-				for j < len(v) && bytes.IndexByte([]byte("+-.0123456789eE"), v[j]) >= 0 {
-					j++
-				}
-				if !numberStable(v[i:j]) {
-					return false, true
-				}
-				i = j - 1
+				keys = append(keys, key)
+				i = kend + 1
+			}
+			end, stable, ok := stableScan(v, i, depth+1)
+			if !ok || !stable {
+				return 0, false, ok
+			}
+			if end >= len(v) {
+				return 0, false, false
+			}
+			switch v[end] {
+			case ',':
+				i = end + 1
+			case closer:
+				return end + 1, true, true
+			default:
+				return 0, false, false
 			}
 		}
-		return true, true
 	}
-	return false, false
+	return 0, false, false
 }
 
 // numberStable: JSONB gives a number back with the same text unless it is

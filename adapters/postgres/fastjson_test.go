@@ -26,7 +26,8 @@ func TestCodecFastPathsAgree(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	atoms := []string{`1`, `-0`, `1.5`, `2e3`, `"x"`, `"a\"b"`, `"\u0000"`, `true`, `null`, `[]`, `{}`, `[1,"a",{"k":2}]`, `{"z":1,"a":[null]}`, `"é"`,
-		`[1,2e3,"x"]`, `[-0,"a\"]b",true]`, `["\u0000"]`, `[[1,-0.0],[]]`, `[1.5,[2],false,null]`, `["c1","c2"]`, `[-1,0.0,10]`}
+		`[1,2e3,"x"]`, `[-0,"a\"]b",true]`, `["\u0000"]`, `[[1,-0.0],[]]`, `[1.5,[2],false,null]`, `["c1","c2"]`, `[-1,0.0,10]`,
+		`{"a":1,"a":2}`, `{"a":{"b":1,"c":[{"b":1,"b":2}]}}`, `{"a":{"b":1},"b":{"a":1e2}}`, `{"k\u00e9":1,"ké":2}`, `[{"x":"\u0000"}]`, `{"a":[-0.0]}`}
 	for range 500 {
 		var b strings.Builder
 		b.WriteByte('{')
@@ -150,7 +151,10 @@ func TestEncoderAgrees(t *testing.T) {
 				if ci < 0 {
 					omit = false
 					if jsonbStable(vs[i]) {
-						want.Fields = map[string]json.RawMessage{k: vs[i]}
+						if want.Fields == nil {
+							want.Fields = map[string]json.RawMessage{}
+						}
+						want.Fields[k] = vs[i]
 						continue
 					}
 				} else {
@@ -189,4 +193,37 @@ func TestEncoderAgrees(t *testing.T) {
 			requireSameJSON(t, []byte(in), rec, "%s: %s", tb.name, in)
 		}
 	}
+}
+
+// scanObject accepts only valid JSON and splits it as the general code does.
+func FuzzScanObject(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":"\u00e9\n","b":[1,{"c":-0.5e+3}],"d":null}`, `{"a":tru}`, `{"a":01}`, `{"a":"\ud83d\ude00"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		keys, vals, ok := scanObject(data, nil, nil)
+		if !ok {
+			return
+		}
+		require.True(t, json.Valid(data), "%q", data)
+		wk, wv, err := splitObjectSlow(data)
+		require.NoError(t, err)
+		require.Equal(t, len(wk), len(keys))
+		for i := range wk {
+			require.Equal(t, wk[i], string(keys[i]))
+			require.Equal(t, string(wv[i]), string(vals[i]))
+		}
+		for _, v := range vals {
+			if stable, ok := jsonbStableFast(v); ok {
+				require.Equal(t, jsonbStableSlow(v), stable, "%s", v)
+			}
+			if len(v) > 0 && v[0] == '"' {
+				var want string
+				require.NoError(t, json.Unmarshal(v, &want))
+				got, ok := new(encoder).text(v)
+				require.True(t, ok)
+				require.Equal(t, want, string(got))
+			}
+		}
+	})
 }

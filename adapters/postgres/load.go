@@ -25,10 +25,11 @@ import (
 //
 // The fast path COPYs straight into the table. It is taken when no row of
 // the batch's ids is stored: the namespace was empty when this backend first
-// loaded into it, or a lookup of the batch's ids finds none. Otherwise (and
-// when the direct COPY meets a duplicate key anyway, e.g. the same batch
-// loaded twice) the batch is COPYed into a temporary staging table and
-// merged with INSERT ... ON CONFLICT DO UPDATE, which replaces the rows.
+// loaded into it, or a lookup of the batch's ids finds none. Otherwise (and,
+// in a new transaction, when the direct COPY meets a duplicate key anyway,
+// e.g. the same batch loaded twice) the batch is COPYed into a temporary
+// staging table and merged with INSERT ... ON CONFLICT DO UPDATE, which
+// replaces the rows.
 //
 // A vector table the load creates gets no ANN index, and the ANN index of an
 // existing vector table without any row is dropped; FinishLoad builds it
@@ -149,67 +150,77 @@ func (b *Backend) Load(ctx context.Context, batch adapters.Batch, cp adapters.Ch
 			return b.mapError(op, err)
 		}
 	}
-	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		for i := range specs {
-			if i == 1 && pre != nil { // edges after nodes, their endpoints before them
-				if err := pre(ctx, tx); err != nil {
+	write := func(merge bool) error {
+		return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			for i := range specs {
+				if i == 1 && pre != nil { // edges after nodes, their endpoints before them
+					if err := pre(ctx, tx); err != nil {
+						return err
+					}
+				}
+				if err := b.writeRows(ctx, tx, &specs[i], i, merge); err != nil {
 					return err
 				}
 			}
-			if err := b.writeRows(ctx, tx, &specs[i], i); err != nil {
-				return err
+			if cp.Key == "" {
+				return nil
 			}
-		}
-		if cp.Key == "" {
-			return nil
-		}
-		state := cp.State
-		if state == nil {
-			state = []byte{}
-		}
-		_, err := tx.Exec(ctx, saveCheckpointSQL, cp.Key, ws, state)
-		return err
-	})
+			state := cp.State
+			if state == nil {
+				state = []byte{}
+			}
+			_, err := tx.Exec(ctx, saveCheckpointSQL, cp.Key, ws, state)
+			return err
+		})
+	}
+	err = write(false)
+	if errors.Is(err, errRowsStored) {
+		// A direct COPY met a stored row (a batch loaded twice, a
+		// concurrent writer): the transaction is rolled back, and the
+		// batch written again, merging.
+		err = write(true)
+	}
 	return b.mapError(op, err)
 }
+
+// errRowsStored: a direct COPY met a duplicate key.
+var errRowsStored = errors.New("rows of the batch are stored")
 
 func validateCheckpointKey(key string) error { return adapters.ValidateName("checkpoint", key) }
 
 // writeRows writes one spec's rows: COPY into the table when none of them
-// is stored, else COPY into a staging table and merge.
-func (b *Backend) writeRows(ctx context.Context, tx pgx.Tx, s *copySpec, n int) error {
+// is stored (not when merge is set), else COPY into a staging table and
+// merge. A direct COPY that meets a stored row returns errRowsStored, and
+// Load writes the batch again with merge set (no savepoint per batch: it
+// costs round trips on the common path).
+func (b *Backend) writeRows(ctx context.Context, tx pgx.Tx, s *copySpec, n int, merge bool) error {
 	if s.rows.n == 0 {
 		return nil
 	}
-	direct, err := b.isFresh(ctx, tx, s)
-	if err != nil {
-		return err
-	}
-	if !direct {
-		found, err := s.anyStored(ctx, tx)
-		if err != nil {
+	direct := false
+	if !merge {
+		var err error
+		if direct, err = b.isFresh(ctx, tx, s); err != nil {
 			return err
 		}
-		direct = !found
+		if !direct {
+			found, err := s.anyStored(ctx, tx)
+			if err != nil {
+				return err
+			}
+			direct = !found
+		}
 	}
 	if direct {
-		// A savepoint, so a duplicate key (a batch loaded twice, a
-		// concurrent writer) falls back to the merge in the same
-		// transaction.
-		sp, err := tx.Begin(ctx)
-		if err != nil {
-			return err
-		}
 		rd := s.rows.reader()
-		_, err = sp.CopyFrom(ctx, pgx.Identifier{s.table}, s.cols, rd)
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{s.table}, s.cols, rd)
 		if rd.Err() != nil {
 			return rd.Err() // the record's error, not the COPY's "canceled"
 		}
 		if err == nil {
 			b.load.direct.Add(1)
-			return sp.Commit(ctx)
+			return nil
 		}
-		_ = sp.Rollback(ctx)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 			return err
@@ -219,6 +230,7 @@ func (b *Backend) writeRows(ctx context.Context, tx pgx.Tx, s *copySpec, n int) 
 		b.load.mu.Lock()
 		b.load.fresh[s.fresh] = false
 		b.load.mu.Unlock()
+		return errRowsStored
 	}
 	b.load.merged.Add(1)
 	return mergeRows(ctx, tx, s, n)
@@ -305,34 +317,38 @@ func rowColumns(t table, vectors bool) []string {
 	return cols
 }
 
-// encodeRow encodes rec into a row of rowColumns(t, len(more) > 0), more
-// being the vector columns' values.
-func (sc scope) encodeRow(e *encoder, id string, rec []byte, more ...any) ([]any, error) {
-	t := sc.t
-	row := e.row(3 + len(t.cols) + len(more) + boolInt(t.nsCol))
-	row[0], row[1] = id, sc.ws
-	k := 2
-	if t.nsCol {
-		row[k] = sc.ns
-		k++
+// rowEncoder encodes the records of one scope into rows of
+// rowColumns(t, vectors); the workspace (and namespace) values are boxed
+// once.
+type rowEncoder struct {
+	t    table
+	head []any
+}
+
+func newRowEncoder(sc scope) rowEncoder {
+	head := []any{nil, sc.ws}
+	if sc.t.nsCol {
+		head = append(head, sc.ns)
 	}
-	extra, err := t.encodeTo(e, id, rec, row[k:k+len(t.cols)])
+	return rowEncoder{t: sc.t, head: head}
+}
+
+// encode encodes rec into a row, more being the vector columns' values.
+func (r rowEncoder) encode(e *encoder, id string, rec []byte, more ...any) ([]any, error) {
+	row := e.row(len(r.head) + len(r.t.cols) + 1 + len(more))
+	copy(row, r.head)
+	row[0] = id
+	k := len(r.head)
+	extra, err := r.t.encodeTo(e, id, rec, row[k:k+len(r.t.cols)])
 	if err != nil {
 		return nil, err
 	}
-	k += len(t.cols)
+	k += len(r.t.cols)
 	if extra != nil { // else NULL
 		row[k] = extra
 	}
 	copy(row[k+1:], more)
 	return row, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func keyColumns(t table) []string {
@@ -378,8 +394,9 @@ func (b *Backend) kvSpecs(batch adapters.Batch, ws string) ([]copySpec, error) {
 		}
 		ids[i] = r.ID
 	}
+	re := newRowEncoder(sc)
 	rows := newRowCache(len(records), func(e *encoder, i int) ([]any, error) {
-		return sc.encodeRow(e, records[i].ID, records[i].Data)
+		return re.encode(e, records[i].ID, records[i].Data)
 	})
 	return []copySpec{idSpec(sc, cols, rows, ids)}, nil
 }
@@ -413,14 +430,16 @@ func (b *Backend) vectorSpecs(ctx context.Context, batch adapters.Batch, ws stri
 		}
 		ids[i] = r.ID
 	}
+	re := newRowEncoder(sc)
 	rows := newRowCache(len(records), func(e *encoder, i int) ([]any, error) {
 		r := records[i]
 		fields := r.Fields
 		if len(fields) == 0 {
 			fields = adapters.Record("{}")
 		}
+		fields = withCreatedAtRaw(fields, r.CreatedAtRaw)
 		created := time.Unix(r.CreatedAt, 0).UTC()
-		return sc.encodeRow(e, r.ID, fields, pgvector.NewVector(r.Vector), created, created)
+		return re.encode(e, r.ID, fields, pgvector.NewVector(r.Vector), created, created)
 	})
 	return []copySpec{idSpec(sc, cols, rows, ids)}, nil
 }
@@ -649,23 +668,28 @@ func (b *Backend) graphSpecs(batch adapters.Batch, ws string) ([]copySpec, func(
 		}
 		last[n.ID] = i
 	}
-	var nodeRows [][]any
+	// The properties are encoded by the row caches' workers.
+	var nodeAt []int
 	var nodeIDs []string
 	for i, n := range batch.Nodes {
 		if last[n.ID] != i {
 			continue
 		}
-		p, x, err := encodeProps(name, fmt.Sprintf("node %q", n.ID), n.Props)
-		if err != nil {
-			return nil, nil, err
-		}
-		nodeRows = append(nodeRows, []any{ws, ns, n.ID, p, now, x})
+		nodeAt = append(nodeAt, i)
 		nodeIDs = append(nodeIDs, n.ID)
 	}
+	nodeRows := newRowCache(len(nodeAt), func(_ *encoder, k int) ([]any, error) {
+		n := batch.Nodes[nodeAt[k]]
+		p, x, err := encodeProps(name, fmt.Sprintf("node %q", n.ID), n.Props)
+		if err != nil {
+			return nil, err
+		}
+		return []any{ws, ns, n.ID, p, now, x}, nil
+	})
 	nodeArgs := []any{ws, ns, nodeIDs}
 	nodes := copySpec{
 		table: graphNodes, cols: []string{"workspace", "namespace", "id", "properties", "updated_at", "hybridrag_extra"},
-		keys: []string{"workspace", "namespace", "id"}, rows: encodedRows(nodeRows),
+		keys: []string{"workspace", "namespace", "id"}, rows: nodeRows,
 		scope: where, args: args, fresh: freshKey(graphNodes, ws, ns),
 		anyStored: func(ctx context.Context, tx pgx.Tx) (bool, error) {
 			var has bool
@@ -683,7 +707,7 @@ func (b *Backend) graphSpecs(batch adapters.Batch, ws string) ([]copySpec, func(
 		a, c := canonical(e.Src, e.Tgt)
 		lastEdge[pairKey{a, c}] = i
 	}
-	var edgeRows [][]any
+	var edgeAt []int
 	var srcs, tgts []string
 	inBatch := toSet(nodeIDs)
 	ends := map[string]bool{}
@@ -692,11 +716,7 @@ func (b *Backend) graphSpecs(batch adapters.Batch, ws string) ([]copySpec, func(
 		if lastEdge[pairKey{a, c}] != i {
 			continue
 		}
-		p, x, err := encodeProps(name, fmt.Sprintf("edge %q-%q", e.Src, e.Tgt), e.Props)
-		if err != nil {
-			return nil, nil, err
-		}
-		edgeRows = append(edgeRows, []any{ws, ns, a, c, p, now, x})
+		edgeAt = append(edgeAt, i)
 		srcs, tgts = append(srcs, a), append(tgts, c)
 		for _, id := range []string{a, c} {
 			if !inBatch[id] {
@@ -704,6 +724,14 @@ func (b *Backend) graphSpecs(batch adapters.Batch, ws string) ([]copySpec, func(
 			}
 		}
 	}
+	edgeRows := newRowCache(len(edgeAt), func(_ *encoder, k int) ([]any, error) {
+		e := batch.Edges[edgeAt[k]]
+		p, x, err := encodeProps(name, fmt.Sprintf("edge %q-%q", e.Src, e.Tgt), e.Props)
+		if err != nil {
+			return nil, err
+		}
+		return []any{ws, ns, srcs[k], tgts[k], p, now, x}, nil
+	})
 	endIDs := make([]string, 0, len(ends))
 	for id := range ends {
 		endIDs = append(endIDs, id)
@@ -711,7 +739,7 @@ func (b *Backend) graphSpecs(batch adapters.Batch, ws string) ([]copySpec, func(
 	sort.Strings(endIDs) // a stable lock order between concurrent writers
 	edges := copySpec{
 		table: graphEdges, cols: []string{"workspace", "namespace", "src_id", "tgt_id", "properties", "updated_at", "hybridrag_extra"},
-		keys: []string{"workspace", "namespace", "src_id", "tgt_id"}, rows: encodedRows(edgeRows),
+		keys: []string{"workspace", "namespace", "src_id", "tgt_id"}, rows: edgeRows,
 		scope: where, args: args, fresh: freshKey(graphEdges, ws, ns),
 		anyStored: func(ctx context.Context, tx pgx.Tx) (bool, error) {
 			var has bool

@@ -124,6 +124,10 @@ func loadCases() []loadCase {
 			{ID: "ent-a", Fields: adapters.Record(`{"entity_name":"A","content":"A desc","source_id":"c1<SEP>c2","file_path":"a.pdf","extra":7}`),
 				Vector: []float32{0.1, -0.2, float32(math.Pi), 1e-30}, CreatedAt: 1700000000},
 			{ID: "ent-b", Fields: adapters.Record(`{"entity_name":"B"}`), Vector: []float32{1, 2, 3, 4}, CreatedAt: 0},
+			// Older NanoVectorDB files: a fractional created_at, and none at all.
+			{ID: "ent-c", Fields: adapters.Record(`{"entity_name":"C"}`), Vector: []float32{1, 0, 0, 0}, CreatedAt: 1737427985,
+				CreatedAtRaw: json.RawMessage(`1737427985.0156887`)},
+			{ID: "ent-d", Fields: adapters.Record(`{}`), Vector: []float32{0, 1, 0, 0}, CreatedAtRaw: json.RawMessage(`null`)},
 		}}, func(t *testing.T, b *Backend, batch adapters.Batch) {
 			ctx := context.Background()
 			v, err := b.Vector(ctx, batch.NS, 0)
@@ -136,6 +140,7 @@ func loadCases() []loadCase {
 				require.Equal(t, w.ID, got[i].ID)
 				requireSameJSON(t, w.Fields, got[i].Fields)
 				require.Equal(t, w.CreatedAt, got[i].CreatedAt, "created_at kept")
+				require.Equal(t, string(w.CreatedAtRaw), string(got[i].CreatedAtRaw), "exact created_at kept")
 				require.Equal(t, len(w.Vector), len(got[i].Vector))
 				for j := range w.Vector {
 					require.Equal(t, math.Float32bits(w.Vector[j]), math.Float32bits(got[i].Vector[j]), "vector bits")

@@ -35,11 +35,6 @@ func newRowCache(n int, row func(e *encoder, i int) ([]any, error)) *rowCache {
 	return c
 }
 
-// encodedRows is a cache of rows encoded already.
-func encodedRows(rows [][]any) *rowCache {
-	return newRowCache(len(rows), func(_ *encoder, i int) ([]any, error) { return rows[i], nil })
-}
-
 // start starts the workers (once): Load starts them as soon as the batch's
 // specs are made, so the encoding overlaps the transaction's first round
 // trips.

@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -336,7 +338,7 @@ WHERE %s AND id IN (SELECT id FROM %s WHERE %s ORDER BY %s LIMIT $%d)`,
 				continue
 			}
 			out = append(out, adapters.VectorMatch{
-				VectorRecord: adapters.VectorRecord{ID: id, Fields: rec, CreatedAt: created.Int64},
+				VectorRecord: vectorRecord(id, rec, created.Int64),
 				Similarity:   sim,
 			})
 		}
@@ -434,7 +436,7 @@ func (v *vectorStore) queryVectors(ctx context.Context, t table, withVec bool, t
 		if err != nil {
 			return nil, err
 		}
-		r := adapters.VectorRecord{ID: id, Fields: rec, CreatedAt: created.Int64}
+		r := vectorRecord(id, rec, created.Int64)
 		if withVec {
 			r.Vector = vec.Slice()
 		}
@@ -568,4 +570,56 @@ func (v *vectorStore) Drop(ctx context.Context) error {
 	v.t = table{}
 	v.mu.Unlock()
 	return nil
+}
+
+// createdAtKey keeps a copied vector's exact created_at (a fraction, or
+// null for none: adapters.VectorRecord.CreatedAtRaw) among the fields that
+// no column holds, under NanoVectorDB's own name for it; the create_time
+// column holds the whole seconds as LightRAG reads them.
+const createdAtKey = "__created_at__"
+
+// withCreatedAtRaw adds raw to the fields object (fields unchanged if raw
+// is empty).
+func withCreatedAtRaw(fields adapters.Record, raw json.RawMessage) adapters.Record {
+	if len(raw) == 0 {
+		return fields
+	}
+	body := bytes.TrimSpace(fields)
+	out := make([]byte, 0, len(body)+len(raw)+len(createdAtKey)+4)
+	out = append(out, '{')
+	out = strconv.AppendQuote(out, createdAtKey)
+	out = append(out, ':')
+	out = append(out, raw...)
+	if inner := bytes.TrimSpace(body[1 : len(body)-1]); len(inner) > 0 {
+		out = append(out, ',')
+		out = append(out, inner...)
+	}
+	return append(out, '}')
+}
+
+// splitCreatedAtRaw takes the exact created_at back out of stored fields.
+func splitCreatedAtRaw(rec adapters.Record) (adapters.Record, json.RawMessage) {
+	if !bytes.Contains(rec, []byte(`"`+createdAtKey+`"`)) {
+		return rec, nil
+	}
+	keys, vals, err := splitObject(rec)
+	if err != nil {
+		return rec, nil
+	}
+	var b recordBuilder
+	var raw json.RawMessage
+	for i, k := range keys {
+		if k == createdAtKey {
+			raw = vals[i]
+			continue
+		}
+		b.add(k, vals[i])
+	}
+	return b.done(), raw
+}
+
+func vectorRecord(id string, rec adapters.Record, created int64) adapters.VectorRecord {
+	r := adapters.VectorRecord{ID: id, CreatedAt: created}
+	r.Fields, r.CreatedAtRaw = splitCreatedAtRaw(rec)
+	return r
 }

@@ -70,10 +70,24 @@ func main() {
 
 // sample is one progress report of the child.
 type sample struct {
-	T     float64 `json:"t"`
-	Phase string  `json:"phase"`
-	Work  float64 `json:"work"`
-	ETA   float64 `json:"eta"`
+	T      float64 `json:"t"`
+	Phase  string  `json:"phase"`
+	Work   float64 `json:"work"`
+	ETA    float64 `json:"eta"`
+	RSSMiB float64 `json:"rss_mib"` // resident set size now (/proc/self/statm)
+}
+
+// rssMiB is this process's resident set size.
+func rssMiB() float64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, res int64
+	if _, err := fmt.Sscan(string(b), &size, &res); err != nil {
+		return 0
+	}
+	return float64(res*int64(os.Getpagesize())) / (1 << 20)
 }
 
 // child migrates o.dir (registered as database "bench" in a temporary
@@ -97,17 +111,7 @@ func child(ctx context.Context, o options) error {
 	}
 	log := slog.New(slog.DiscardHandler)
 	sw := &backends.Switcher{RegistryPath: reg, DataDir: data, Catalog: backends.Default(log)}
-	rn := &migration.Runner{Switcher: sw, Log: log, Flush: func(ctx context.Context, name string) error {
-		r, err := registry.Load(reg)
-		if err != nil {
-			return err
-		}
-		b, err := sw.Catalog.Open(ctx, name, r.Databases[name], data)
-		if err != nil {
-			return err
-		}
-		return errors.Join(b.Flush(ctx), b.Close(ctx))
-	}}
+	rn := &migration.Runner{Switcher: sw, Log: log}
 	out := json.NewEncoder(os.Stdout)
 	start := time.Now()
 	last := time.Time{}
@@ -121,7 +125,7 @@ func child(ctx context.Context, o options) error {
 		if p.TotalBytes > 0 {
 			work = float64(p.Bytes) / float64(p.TotalBytes)
 		}
-		_ = out.Encode(sample{T: time.Since(start).Seconds(), Phase: p.Phase, Work: work, ETA: p.ETASeconds})
+		_ = out.Encode(sample{T: time.Since(start).Seconds(), Phase: p.Phase, Work: work, ETA: p.ETASeconds, RSSMiB: rssMiB()})
 	})
 	if sum != nil {
 		_ = out.Encode(map[string]any{"summary": sum})
@@ -221,7 +225,7 @@ func parent(ctx context.Context, o options, w io.Writer) error {
 		fmt.Fprintf(w, "  %-22s %7.1f s\n", p.Phase, p.Seconds)
 	}
 	fmt.Fprintf(w, "data phase: %.0f records/s, %.1f MB/s\n", float64(records)/copySecs, float64(bytes)/1e6/copySecs)
-	fmt.Fprintf(w, "peak RSS of the migrating process: %.1f MB\n", float64(res.maxRSSKB)/1024)
+	fmt.Fprintf(w, "peak RSS of the migrating process: %.1f MB (largest sampled, by phase:%s)\n", float64(res.maxRSSKB)/1024, rssByPhase(res.samples))
 	if e, ok := etaError(res.samples); ok {
 		fmt.Fprintf(w, "ETA after 10%% of the copy: predicted %.1f s, actual %.1f s, error %.0f%%\n", e.pred, e.actual, 100*e.err)
 	}
@@ -235,6 +239,23 @@ func parent(ctx context.Context, o options, w io.Writer) error {
 		fmt.Fprintf(w, "data phase / raw CopyFrom: %.2fx\n", float64(records)/copySecs/rate)
 	}
 	return nil
+}
+
+// rssByPhase is the largest sampled RSS of each phase, in phase order.
+func rssByPhase(samples []sample) string {
+	var order []string
+	peak := map[string]float64{}
+	for _, s := range samples {
+		if _, ok := peak[s.Phase]; !ok {
+			order = append(order, s.Phase)
+		}
+		peak[s.Phase] = max(peak[s.Phase], s.RSSMiB)
+	}
+	out := ""
+	for _, p := range order {
+		out += fmt.Sprintf(" %s %.0f MiB,", p, peak[p])
+	}
+	return strings.TrimSuffix(out, ",")
 }
 
 type etaResult struct{ pred, actual, err float64 }
@@ -294,7 +315,7 @@ func rawCopy(ctx context.Context, o options, src *migration.FolderSource, units 
 	var n int64
 	start := time.Now()
 	for _, u := range units {
-		err := src.Stream(ctx, u, 0, o.batch, nil, func(b adapters.Batch, _ int64) error {
+		err := src.Stream(ctx, u, 0, o.batch, nil, func(b adapters.Batch) error {
 			ws := u.NS.Workspace
 			var rows [][]any
 			var table pgx.Identifier

@@ -88,22 +88,7 @@ func localRunner(g *globals, cmd *cobra.Command, log *slog.Logger) (*migration.R
 		return nil, err
 	}
 	sw := &backends.Switcher{RegistryPath: regPath, DataDir: dataDir, Catalog: backends.Default(log), Logger: log}
-	return &migration.Runner{
-		Switcher: sw, Log: log,
-		// Opening the JSON backend replays its write-ahead log; closing it
-		// writes every acknowledged write into LightRAG's files.
-		Flush: func(ctx context.Context, name string) error {
-			reg, err := registry.LoadOrDefault(regPath)
-			if err != nil {
-				return err
-			}
-			b, err := sw.Catalog.Open(ctx, name, reg.Databases[name], dataDir)
-			if err != nil {
-				return err
-			}
-			return errors.Join(b.Flush(ctx), b.Close(ctx))
-		},
-	}, nil
+	return &migration.Runner{Switcher: sw, Log: log}, nil
 }
 
 func runMigrate(cmd *cobra.Command, g *globals, o *migrateOptions, name string) error {
@@ -173,7 +158,8 @@ func remoteMigrate(ctx context.Context, c *adminClient, name string, req migrati
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("stopped following the migration of %s, which goes on in the proxy: "+
+				"follow it with `proxy migrate status %s`, stop it with `proxy migrate cancel %s`", name, name, name)
 		case <-time.After(500 * time.Millisecond):
 		}
 		if err := c.do(ctx, "GET", "/v1/databases/"+name+"/migration", nil, &st); err != nil {
@@ -243,34 +229,30 @@ counts). It exits 1 and names the namespaces and ids that differ. A database sti
 }
 
 func newMigrateStatusCmd(g *globals) *cobra.Command {
-	var token string
-	cmd := &cobra.Command{
-		Use:   "status DB",
-		Short: "Show the progress of a migration running in the proxy",
-		Args:  exactArgs(1, "one database DB"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := servingClient(g, cmd, token)
-			if err != nil {
-				return err
-			}
-			var st migration.JobStatus
-			if err := c.do(cmd.Context(), "GET", "/v1/databases/"+args[0]+"/migration", nil, &st); err != nil {
-				return err
-			}
-			enc := json.NewEncoder(g.stdout)
+	return newServingJobCmd(g, "status DB", "Show the progress of a migration running in the proxy", "GET",
+		func(w io.Writer, _ string, st migration.JobStatus) error {
+			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
 			return enc.Encode(st)
-		},
-	}
-	cmd.Flags().StringVar(&token, "token", "", "token of the running proxy (env "+envToken+")")
-	return cmd
+		})
 }
 
 func newMigrateCancelCmd(g *globals) *cobra.Command {
+	return newServingJobCmd(g, "cancel DB",
+		"Stop a migration running in the proxy (the database stays where it was; run migrate again to resume)", "DELETE",
+		func(w io.Writer, db string, st migration.JobStatus) error {
+			_, err := fmt.Fprintf(w, "migration of %s stopped in phase %q; run the same migrate command to resume\n", db, st.Progress.Phase)
+			return err
+		})
+}
+
+// newServingJobCmd is a command that calls method on the migration of the
+// proxy serving the registry and prints its answer.
+func newServingJobCmd(g *globals, use, short, method string, print func(io.Writer, string, migration.JobStatus) error) *cobra.Command {
 	var token string
 	cmd := &cobra.Command{
-		Use:   "cancel DB",
-		Short: "Stop a migration running in the proxy (the database stays where it was; run migrate again to resume)",
+		Use:   use,
+		Short: short,
 		Args:  exactArgs(1, "one database DB"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := servingClient(g, cmd, token)
@@ -278,11 +260,10 @@ func newMigrateCancelCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var st migration.JobStatus
-			if err := c.do(cmd.Context(), "DELETE", "/v1/databases/"+args[0]+"/migration", nil, &st); err != nil {
+			if err := c.do(cmd.Context(), method, "/v1/databases/"+args[0]+"/migration", nil, &st); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "migration of %s cancelled in phase %q; run the same migrate command to resume\n", args[0], st.Progress.Phase)
-			return nil
+			return print(g.stdout, args[0], st)
 		},
 	}
 	cmd.Flags().StringVar(&token, "token", "", "token of the running proxy (env "+envToken+")")

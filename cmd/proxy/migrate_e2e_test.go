@@ -15,24 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters/postgres"
+	"github.com/hybridrag/storage-proxy/adapters/postgres/pgtest"
 	"github.com/hybridrag/storage-proxy/bench/dataset"
 	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/registry"
 )
-
-// migrateDSN is the shared PostgreSQL test database; the test fails without
-// it in CI and skips elsewhere.
-func migrateDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("HYBRIDRAG_TEST_PG")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HYBRIDRAG_TEST_PG is not set: CI must run the PostgreSQL tests")
-		}
-		t.Skip("set HYBRIDRAG_TEST_PG (scripts/setup-postgres.sh) to run migration tests")
-	}
-	return dsn
-}
 
 // migrationSetup is a data folder whose registry has database "db" on a
 // copy of a generated LightRAG folder.
@@ -85,7 +72,7 @@ func migrateArgs(dsn, ws string) []string {
 // equal an uninterrupted run's, nothing duplicated or missing.
 func TestMigrateKill9Resume(t *testing.T) {
 	needBinary(t)
-	dsn := migrateDSN(t)
+	dsn := pgtest.MustDSN(t)
 	gen := filepath.Join(t.TempDir(), "gen")
 	_, err := dataset.Generate(context.Background(), gen, dataset.Options{Size: 6 << 20, Dim: 64, Seed: 11})
 	require.NoError(t, err)

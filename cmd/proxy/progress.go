@@ -32,10 +32,10 @@ type progressView struct {
 }
 
 type unitBar struct {
-	bar      *mpb.Bar
-	up       migration.UnitProgress
-	first    time.Time
-	firstRec int64
+	bar        *mpb.Bar
+	up         migration.UnitProgress
+	first, end time.Time // the unit's copy (end: zero while it runs)
+	firstRec   int64
 }
 
 // newProgressView writes to w; quiet shows nothing (--json, --no-progress
@@ -83,12 +83,18 @@ func (v *progressView) Update(p migration.Progress) {
 	for _, up := range p.Units {
 		ub, ok := v.bars[up.Unit]
 		if !ok {
-			ub = &unitBar{first: now, firstRec: up.Records}
+			ub = &unitBar{firstRec: up.Records}
 			u := ub
 			ub.bar = v.p.AddBar(max(up.Total, 1),
 				mpb.PrependDecorators(decor.Name(up.Unit, decor.WC{W: 34, C: decor.DindentRight})),
 				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return v.unitLine(u) })))
 			v.bars[up.Unit] = ub
+		}
+		if ub.first.IsZero() && up.Records > ub.firstRec {
+			ub.first, ub.firstRec = now, up.Records // the unit's copy began: its rate counts from here
+		}
+		if up.Finished && ub.end.IsZero() {
+			ub.end = now
 		}
 		ub.up = up
 		ub.bar.SetTotal(max(up.Total, up.Records, 1), false)
@@ -107,7 +113,11 @@ func (v *progressView) unitLine(u *unitBar) string {
 	if up.TotalBytes > 0 {
 		s += fmt.Sprintf("  %.1f/%.1f MB", float64(up.Bytes)/1e6, float64(up.TotalBytes)/1e6)
 	}
-	if el := time.Since(u.first).Seconds(); el > 0.5 && up.Records > u.firstRec {
+	end := u.end
+	if end.IsZero() {
+		end = time.Now()
+	}
+	if el := end.Sub(u.first).Seconds(); !u.first.IsZero() && el > 0.5 && up.Records > u.firstRec {
 		rate := float64(up.Records-u.firstRec) / el
 		s += fmt.Sprintf("  %.0f rec/s", rate)
 		if !up.Finished && up.Total > up.Records {

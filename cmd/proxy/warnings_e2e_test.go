@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters/postgres/pgtest"
@@ -151,45 +150,6 @@ func fileKeys(t *testing.T, path string) []string {
 	return keys
 }
 
-func dropWorkspaces(t *testing.T, dsn string, workspaces ...string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT c.relname::text FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'workspace'
-WHERE c.relkind = 'r' AND pg_table_is_visible(c.oid) AND (c.relname ILIKE 'lightrag%' OR c.relname ILIKE 'hybridrag%')
-ORDER BY c.relname = 'lightrag_graph_nodes'`)
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	for _, n := range names {
-		for _, ws := range workspaces {
-			if _, err := conn.Exec(ctx, "DELETE FROM "+pgx.Identifier{n}.Sanitize()+" WHERE workspace = $1", ws); err != nil {
-				t.Logf("cleanup %s: %v", n, err)
-			}
-		}
-	}
-}
-
-// warnModel is the embedding model added when a printed command cannot work
-// without one (reported as a product problem).
-const warnModel = "warn_e2e"
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
-
 type migrationJob struct {
 	Running  bool           `json:"running"`
 	Progress map[string]any `json:"progress"`
@@ -227,70 +187,22 @@ func curlMigration(t *testing.T, dir string, env []string, base, db, line string
 	}
 }
 
-// legacyVectorTables lists LightRAG's unsuffixed vector tables.
-func legacyVectorTables(t *testing.T, dsn string) map[string]bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT relname::text FROM pg_class WHERE relkind = 'r' AND pg_table_is_visible(oid)
-AND relname IN ('lightrag_vdb_chunks', 'lightrag_vdb_entity', 'lightrag_vdb_relation')`)
-	require.NoError(t, err)
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
-	out := map[string]bool{}
-	for _, n := range names {
-		out[n] = true
-	}
-	return out
-}
-
-// dropNewEmptyTables drops the unsuffixed vector tables this test created
-// (absent before, empty after its rows are gone), so their column's
-// dimension does not stay behind for other tests.
-func dropNewEmptyTables(t *testing.T, dsn string, before map[string]bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close(ctx)
-	for _, n := range []string{"lightrag_vdb_chunks", "lightrag_vdb_entity", "lightrag_vdb_relation"} {
-		if before[n] {
-			continue
-		}
-		var empty bool
-		if err := conn.QueryRow(ctx, "SELECT NOT EXISTS (SELECT 1 FROM "+pgx.Identifier{n}.Sanitize()+")").Scan(&empty); err != nil || !empty {
-			continue
-		}
-		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{n}.Sanitize()); err != nil {
-			t.Logf("cleanup %s: %v", n, err)
-		}
-	}
-}
-
 func TestE2EWarningCommandsWorkAsPrinted(t *testing.T) {
 	needBinary(t)
-	dsn := pgtest.MustDSN(t)
+	// A database of its own: LightRAG's vector tables without a model
+	// suffix hold one dimension for the whole server, as one project's
+	// PostgreSQL would.
+	dsn := pgtest.FreshDatabase(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	regPath := filepath.Join(data, "registry.yaml")
 	env := cleanEnv("HYBRIDRAG_REGISTRY="+regPath, "HYBRIDRAG_DATA="+data)
 
-	// Two JSON databases over the (lowered) size thresholds, with
-	// embeddings of two dimensions, as two LightRAG projects with different
-	// embedding models would have.
+	// Two JSON databases over the (lowered) size thresholds, with one
+	// embedding model, as one project's databases have.
 	dbCLI, dbCurl := randWS("warncli"), randWS("warncurl")
 	dbs := []string{dbCLI, dbCurl}
-	dims := map[string]int{dbCLI: 37, dbCurl: 41}
-	legacy := legacyVectorTables(t, dsn)
-	t.Cleanup(func() {
-		dropWorkspaces(t, dsn, backends.DeriveWorkspace(dbCLI), backends.DeriveWorkspace(dbCurl))
-		dropNewEmptyTables(t, dsn, legacy)
-	})
+	dims := map[string]int{dbCLI: 37, dbCurl: 37}
 	for _, db := range dbs {
 		folder := filepath.Join(dir, db)
 		out, err := exec.Command(proxyBin, "gen", folder, "--size", "1MB", "--dim", strconv.Itoa(dims[db])).CombinedOutput()
@@ -352,14 +264,8 @@ func TestE2EWarningCommandsWorkAsPrinted(t *testing.T) {
 		ws := sizeWarnings(t, "proxy status --json", st.Warnings)
 		require.NotEmpty(t, ws, "proxy status --json %s shows no size warning", db)
 		for _, w := range ws {
-			if w.Command != printed[db].Command {
-				t.Errorf("PRODUCT: proxy status --json %s prints command %q, the running proxy's status %q", db, w.Command, printed[db].Command)
-			}
-			if w.Curl != printed[db].Curl {
-				t.Errorf("PRODUCT: proxy status --json %s prints a curl that does not reach the proxy serving the registry (%s):\n  CLI:   %s\n  proxy: %s",
-					db, base, w.Curl, printed[db].Curl)
-				break
-			}
+			require.Equal(t, printed[db].Command, w.Command, "proxy status --json %s prints the running proxy's command", db)
+			require.Equal(t, printed[db].Curl, w.Curl, "proxy status --json %s prints a curl that reaches the proxy serving the registry (%s)", db, base)
 		}
 	}
 	require.Eventually(t, func() bool {
@@ -400,15 +306,6 @@ func TestE2EWarningCommandsWorkAsPrinted(t *testing.T) {
 	require.True(t, strings.HasPrefix(line, "proxy "))
 	line = strconv.Quote(proxyBin) + strings.TrimPrefix(line, "proxy")
 	out, errOut, err := runPrinted(t, dir, env, line)
-	if err != nil && strings.Contains(errOut, "dimensional vector") {
-		// The printed command names no embedding model, so the vectors go
-		// to LightRAG's unsuffixed tables, whose vector column has one
-		// dimension for every workspace of the server.
-		t.Errorf("PRODUCT: the printed migrate command cannot work as printed (it needs --embedding-model): %s\n%s",
-			line, lastLine(errOut))
-		line += " --embedding-model " + warnModel
-		out, errOut, err = runPrinted(t, dir, env, line)
-	}
 	require.NoError(t, err, "the printed command failed: %s\nstdout:\n%s\nstderr:\n%s", line, out, errOut)
 	require.Contains(t, errOut, "the migration runs inside it", "the CLI drives the running proxy")
 	require.Contains(t, out, "now served by its new backend", out)
@@ -416,11 +313,6 @@ func TestE2EWarningCommandsWorkAsPrinted(t *testing.T) {
 	// 2. The curl, exactly as printed, with the DSN filled in.
 	line = strings.Replace(printed[dbCurl].Curl, dsnPlaceholderPrinted, dsn, 1)
 	job := curlMigration(t, dir, env, base, dbCurl, line)
-	if job.Error != nil && strings.Contains(fmt.Sprint(job.Error["message"]), "dimensional vector") {
-		t.Errorf("PRODUCT: the printed curl cannot work as printed (it needs \"embedding_model\"): %s\n%v", line, job.Error["message"])
-		line = strings.Replace(line, `"dsn":"`+dsn+`"`, `"dsn":"`+dsn+`","embedding_model":"`+warnModel+`"`, 1)
-		job = curlMigration(t, dir, env, base, dbCurl, line)
-	}
 	require.Nil(t, job.Error, "the migration started by the printed curl failed: %s", line)
 	require.NotNil(t, job.Summary)
 	require.True(t, job.Summary.Verified)

@@ -7,6 +7,8 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
@@ -207,4 +209,40 @@ func (c *Cluster) Exec(db string, stmts ...string) {
 		_, err := conn.Exec(ctx, s)
 		require.NoError(c.tb, err, s)
 	}
+}
+
+// FreshDatabase creates a database on the shared test server (DSNEnv),
+// dropped when the test ends, and returns its DSN: for tests that need a
+// server nobody else writes to (vector tables without a model suffix hold
+// one dimension for the whole database).
+func FreshDatabase(tb testing.TB) string {
+	tb.Helper()
+	base := MustDSN(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	require.NoError(tb, err)
+	defer conn.Close(ctx)
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	name := "hybridrag_test_" + hex.EncodeToString(b[:])
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Logf("drop %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Logf("drop %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	require.NoError(tb, err)
+	u.Path = "/" + name
+	return u.String()
 }

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import shutil
 import struct
+import subprocess
 
 import hybridrag_proxy as hp
 from hybridrag_proxy.client import ENV_DB, ENV_TOKEN, ENV_URL
@@ -81,3 +83,29 @@ def docs(workspace: str) -> hp.ProxyDocStatusStorage:
 def f32(values: list[float]) -> list[float]:
     """Round to float32, as the proxy stores vectors."""
     return list(struct.unpack(f"<{len(values)}f", struct.pack(f"<{len(values)}f", *values)))
+
+
+def psql_path() -> str | None:
+    bindir = os.environ.get("HYBRIDRAG_TEST_PG_BINDIR", "")
+    if bindir and os.path.exists(os.path.join(bindir, "psql")):
+        return os.path.join(bindir, "psql")
+    return shutil.which("psql")
+
+
+def drop_pg_workspace(dsn: str, workspace: str) -> str:
+    """Delete a workspace's rows from every LightRAG/HybridRAG table; returns
+    a problem description, or "" when done."""
+    psql = psql_path()
+    if psql is None:
+        return "psql not found: rows of workspace %s are left in PostgreSQL" % workspace
+    sql = """DO $$ DECLARE r record; BEGIN
+FOR r IN SELECT c.relname::text AS name FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'workspace'
+  WHERE c.relkind = 'r' AND pg_table_is_visible(c.oid)
+    AND (c.relname ILIKE 'lightrag%%' OR c.relname ILIKE 'hybridrag%%')
+  ORDER BY c.relname = 'lightrag_graph_nodes'
+LOOP EXECUTE format('DELETE FROM %%I WHERE workspace = %%L', r.name, '%s'); END LOOP; END $$;""" % workspace
+    res = subprocess.run([psql, dsn, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], capture_output=True, text=True)
+    if res.returncode != 0:
+        return f"cleanup of workspace {workspace} failed: {res.stderr.strip()}"
+    return ""

@@ -26,6 +26,7 @@ import unittest
 import uuid
 from pathlib import Path
 
+from .helpers import drop_pg_workspace
 from .proxyserver import REPO, pg_dsn, proxy_binary
 
 SHARED = REPO.parent / "shared"
@@ -142,30 +143,6 @@ def _fail_or_skip(why: str) -> None:
     raise unittest.SkipTest(why)
 
 
-def _psql() -> str | None:
-    bindir = os.environ.get("HYBRIDRAG_TEST_PG_BINDIR", "")
-    if bindir and os.path.exists(os.path.join(bindir, "psql")):
-        return os.path.join(bindir, "psql")
-    return shutil.which("psql")
-
-
-def drop_pg_workspace(dsn: str, workspace: str) -> str:
-    """Delete a workspace's rows from every LightRAG/HybridRAG table; returns
-    a problem description, or "" when done."""
-    psql = _psql()
-    if psql is None:
-        return "psql not found: rows of workspace %s are left in PostgreSQL" % workspace
-    sql = """DO $$ DECLARE r record; BEGIN
-FOR r IN SELECT c.relname::text AS name FROM pg_class c
-  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'workspace'
-  WHERE c.relkind = 'r' AND pg_table_is_visible(c.oid)
-    AND (c.relname ILIKE 'lightrag%%' OR c.relname ILIKE 'hybridrag%%')
-  ORDER BY c.relname = 'lightrag_graph_nodes'
-LOOP EXECUTE format('DELETE FROM %%I WHERE workspace = %%L', r.name, '%s'); END LOOP; END $$;""" % workspace
-    res = subprocess.run([psql, dsn, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], capture_output=True, text=True)
-    if res.returncode != 0:
-        return f"cleanup of workspace {workspace} failed: {res.stderr.strip()}"
-    return ""
 
 
 class ExportOpensInLightRAGTest(unittest.TestCase):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -41,30 +40,6 @@ DOCS_AFTER = 10  # documents ingested after the cutover
 DEADLINE = 240.0  # seconds for the whole ingest
 
 
-def _psql() -> str | None:
-    bindir = os.environ.get("HYBRIDRAG_TEST_PG_BINDIR", "")
-    if bindir and os.path.exists(os.path.join(bindir, "psql")):
-        return os.path.join(bindir, "psql")
-    return shutil.which("psql")
-
-
-def drop_pg_workspace(dsn: str, workspace: str) -> str:
-    """Delete a workspace's rows from every LightRAG/HybridRAG table; returns
-    a problem description, or "" when done."""
-    psql = _psql()
-    if psql is None:
-        return "psql not found: rows of workspace %s are left in PostgreSQL" % workspace
-    sql = """DO $$ DECLARE r record; BEGIN
-FOR r IN SELECT c.relname::text AS name FROM pg_class c
-  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'workspace'
-  WHERE c.relkind = 'r' AND pg_table_is_visible(c.oid)
-    AND (c.relname ILIKE 'lightrag%%' OR c.relname ILIKE 'hybridrag%%')
-  ORDER BY c.relname = 'lightrag_graph_nodes'
-LOOP EXECUTE format('DELETE FROM %%I WHERE workspace = %%L', r.name, '%s'); END LOOP; END $$;""" % workspace
-    res = subprocess.run([psql, dsn, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], capture_output=True, text=True)
-    if res.returncode != 0:
-        return f"cleanup of workspace {workspace} failed: {res.stderr.strip()}"
-    return ""
 
 
 def http_json(method: str, url: str, body=None) -> tuple[int, dict, dict]:
@@ -390,7 +365,7 @@ class MigrationDuringIngestTest(unittest.TestCase):
 
     def _cleanup_pg(self, ws: str) -> None:
         self.server.stop()  # closes its PostgreSQL connections first
-        problem = drop_pg_workspace(self.dsn, ws)
+        problem = h.drop_pg_workspace(self.dsn, ws)
         if problem:
             print(f"\n{problem}")
 
