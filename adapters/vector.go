@@ -43,8 +43,8 @@ type VectorRecord struct {
 	ID string `json:"id"`
 	// Fields is a JSON object of the meta fields (content, entity_name, ...).
 	// It never holds the reserved keys __id__, __created_at__, __vector__.
-	Fields    Record    `json:"fields"`
-	CreatedAt int64     `json:"created_at"`
+	Fields    Record `json:"fields"`
+	CreatedAt int64  `json:"created_at"`
 	// CreatedAtRaw is created_at exactly as stored when CreatedAt cannot
 	// say it: a fractional number (LightRAG < 1.4 wrote time.time()) or
 	// null (no created_at at all). Empty for whole seconds. Only copies
