@@ -439,6 +439,20 @@ func (s *Switcher) countCurrent(ctx context.Context, name string, cur registry.D
 			return 0, nil
 		}
 	}
+	if d.WorkspaceRows != nil {
+		// Read-only: opening the backend would create its schema, and a
+		// check must not change the database.
+		rows, err := d.WorkspaceRows(ctx, cur, s.DataDir)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range rows {
+			if !r.Bookkeeping {
+				n += r.Rows
+			}
+		}
+		return n, nil
+	}
 	b, err := d.Open(ctx, name, cur, s.DataDir)
 	if err != nil {
 		return 0, err
