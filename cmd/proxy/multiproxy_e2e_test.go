@@ -427,3 +427,58 @@ func TestMultiProxyConcurrentWriters(t *testing.T) {
 	}
 	require.Less(t, time.Since(start), 2*time.Minute)
 }
+
+// TestMultiProxySharedMaintenance: maintenance turned on through one proxy
+// makes every proxy on the same PostgreSQL database refuse writes (issue
+// 13, item 5), reads go on, and turning it off lets writes through again.
+func TestMultiProxySharedMaintenance(t *testing.T) {
+	needBinary(t)
+	dsn := freshPGDatabase(t)
+	procs := startPGProxies(t, dsn, 2)
+	ctx := context.Background()
+	write := func(p *proc) (int, []byte) {
+		st, raw, err := send(ctx, p.url+"/v1/databases/db/kv/full_docs/upsert", kvBody([]string{"m1"}, func(string) map[string]any {
+			return map[string]any{"content": "x"}
+		}))
+		require.NoError(t, err)
+		return st, raw
+	}
+	setMaintenance := func(p *proc, on bool) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, p.url+"/v1/databases/db/maintenance",
+			bytes.NewReader(mustJSON(map[string]any{"enabled": on})))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := httpClient.Do(req)
+		require.NoError(t, err)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+	}
+	for _, p := range procs {
+		st, raw := write(p)
+		require.Equal(t, http.StatusOK, st, "%s", raw)
+	}
+	setMaintenance(procs[0], true)
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM hybridrag_coordination WHERE workspace = $1 AND maintenance`, mpWorkspace).Scan(&n))
+	require.Equal(t, 1, n, "the shared state is in PostgreSQL")
+	for i, p := range procs {
+		require.Eventually(t, func() bool {
+			st, raw := write(p)
+			return st == http.StatusServiceUnavailable && strings.Contains(string(raw), `"maintenance"`)
+		}, 5*time.Second, 100*time.Millisecond, "proxy %d refuses writes", i)
+		st, raw, err := send(ctx, p.url+"/v1/databases/db/kv/full_docs/get", mustJSON(map[string]any{"ids": []string{"m1"}}))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, st, "reads go on: %s", raw)
+	}
+	setMaintenance(procs[0], false)
+	for i, p := range procs {
+		require.Eventually(t, func() bool {
+			st, _ := write(p)
+			return st == http.StatusOK
+		}, 5*time.Second, 100*time.Millisecond, "proxy %d accepts writes again", i)
+	}
+}
