@@ -85,3 +85,14 @@ type Record = json.RawMessage
 // scalars: a string, or a number whose text tells int ("3") from float
 // ("3.0"), which the GraphML writer needs for attr.type.
 type Props map[string]json.RawMessage
+
+// SharedMaintenance is implemented by backends several proxies may serve at
+// once (PostgreSQL): maintenance mode set through one proxy is stored in the
+// backend itself, for its default workspace, so every proxy on it refuses
+// writes, not only the one whose registry says so.
+type SharedMaintenance interface {
+	// SetMaintenance records maintenance on or off for every proxy.
+	SetMaintenance(ctx context.Context, on bool) error
+	// InMaintenance reports the shared state; it may be up to a second old.
+	InMaintenance(ctx context.Context) (bool, error)
+}

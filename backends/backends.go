@@ -54,6 +54,9 @@ type TableRows struct {
 	Namespace string `json:"namespace,omitempty"`
 	Workspace string `json:"workspace"`
 	Rows      int64  `json:"rows"`
+	// Bookkeeping marks the proxy's own state (migration checkpoints,
+	// coordination), which is no database's records.
+	Bookkeeping bool `json:"-"`
 }
 
 // Descriptor describes one backend type. Func fields marked optional may be

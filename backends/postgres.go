@@ -180,7 +180,8 @@ func workspaceRows(ctx context.Context, base postgres.Config, dsn string, db reg
 	}
 	out := make([]TableRows, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, TableRows{Table: r.Table, Namespace: r.Namespace, Workspace: cfg.Workspace, Rows: r.Rows})
+		out = append(out, TableRows{Table: r.Table, Namespace: r.Namespace, Workspace: cfg.Workspace, Rows: r.Rows,
+			Bookkeeping: postgres.BookkeepingTable(r.Table)})
 	}
 	return out, nil
 }

@@ -233,24 +233,81 @@ func (s *Switcher) Cutover(ctx context.Context, name string, st Settings) (Info,
 }
 
 // SetMaintenance turns a database's maintenance mode on or off (writes
-// answer 503, reads go on). It does not reopen the backend.
-func (s *Switcher) SetMaintenance(_ context.Context, name string, on bool) error {
+// answer 503, reads go on). It does not reopen the backend. A backend other
+// proxies may serve too (adapters.SharedMaintenance: PostgreSQL) records the
+// mode in itself as well, so they refuse writes too: turning it on records
+// the shared state first, turning it off clears it last.
+func (s *Switcher) SetMaintenance(ctx context.Context, name string, on bool) error {
+	var cur registry.Database
 	err := registry.Update(s.RegistryPath, func(r *registry.Registry) error {
 		db, ok := r.Databases[name]
 		if !ok {
 			return &UnknownDatabaseError{Name: name, Known: r.Names()}
 		}
-		db.Maintenance = on
-		r.Databases[name] = db
+		cur = db
+		if on {
+			db.Maintenance = on
+			r.Databases[name] = db
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	// The entry as loaded, with its backend definition resolved.
+	if reg, err := registry.Load(s.RegistryPath); err == nil {
+		cur = reg.Databases[name]
+	}
+	if err := s.shareMaintenance(ctx, name, cur, on); err != nil {
+		return fmt.Errorf("database %s: record maintenance for the other proxies: %w", name, err)
+	}
+	if !on {
+		err = registry.Update(s.RegistryPath, func(r *registry.Registry) error {
+			db, ok := r.Databases[name]
+			if !ok {
+				return &UnknownDatabaseError{Name: name, Known: r.Names()}
+			}
+			db.Maintenance = false
+			r.Databases[name] = db
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	if s.Changed != nil {
 		s.Changed()
 	}
 	return nil
+}
+
+// shareMaintenance records maintenance in a backend that implements
+// adapters.SharedMaintenance: through the server's open backend when there
+// is one, else by opening it. Other backends have nothing to share.
+func (s *Switcher) shareMaintenance(ctx context.Context, name string, db registry.Database, on bool) error {
+	d, err := s.Catalog.For(db)
+	if err != nil || !d.Shared {
+		return nil //nolint:nilerr // an unknown type has no shared state
+	}
+	set := func(b adapters.Backend) error {
+		if sm, ok := b.(adapters.SharedMaintenance); ok {
+			return sm.SetMaintenance(ctx, on)
+		}
+		return nil
+	}
+	if s.Current != nil {
+		return s.Current(ctx, name, set)
+	}
+	b, err := d.Open(ctx, name, db, s.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
+			s.log().Warn("close backend after setting maintenance", slog.String("db", name), slog.Any("error", cerr))
+		}
+	}()
+	return set(b)
 }
 
 // Describe returns the database's backend as the registry now has it.
@@ -325,7 +382,9 @@ func (s *Switcher) Check(ctx context.Context, reg *registry.Registry, t Target) 
 	}
 	var there int64
 	for _, r := range rows {
-		there += r.Rows
+		if !r.Bookkeeping {
+			there += r.Rows
+		}
 	}
 	var reasons []string
 	hint := ""
@@ -438,6 +497,20 @@ func (s *Switcher) countCurrent(ctx context.Context, name string, cur registry.D
 		} else if empty {
 			return 0, nil
 		}
+	}
+	if d.WorkspaceRows != nil {
+		// Read-only: opening the backend would create its schema, and a
+		// check must not change the database.
+		rows, err := d.WorkspaceRows(ctx, cur, s.DataDir)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range rows {
+			if !r.Bookkeeping {
+				n += r.Rows
+			}
+		}
+		return n, nil
 	}
 	b, err := d.Open(ctx, name, cur, s.DataDir)
 	if err != nil {

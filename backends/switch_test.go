@@ -270,3 +270,35 @@ func TestCatalog(t *testing.T) {
 	require.True(t, c.HasStats(registry.BackendPostgres))
 	require.False(t, c.HasStats(registry.BackendJSON))
 }
+
+// TestSwitchCheckLeavesCurrentPostgresUntouched: re-setting a database that is
+// already on PostgreSQL counts its current rows for the guard; that count
+// must not create the schema or the extension (issue 13, item 4).
+func TestSwitchCheckLeavesCurrentPostgresUntouched(t *testing.T) {
+	dsn := freshDatabase(t)
+	ctx := context.Background()
+	s := newSwitcher(t, &registry.Registry{Version: registry.CurrentVersion,
+		Backends:  map[string]registry.BackendDef{"a": {Type: registry.BackendPostgres, DSN: dsn, Workspace: "ws_a"}},
+		Databases: map[string]registry.Database{"a": {Backend: "a"}}})
+	cases := []struct {
+		name string
+		st   Settings
+	}{
+		{"changed embedding model", Settings{Type: registry.BackendPostgres, DSN: dsn, Workspace: "ws_a", EmbeddingModel: "m2"}},
+		{"changed naming", Settings{Type: registry.BackendPostgres, DSN: dsn, Workspace: "ws_a", VectorTableNaming: registry.NamingLegacy}},
+		{"changed workspace", Settings{Type: registry.BackendPostgres, DSN: dsn, Workspace: "ws_b"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Switch(ctx, Request{Database: "a", Settings: tc.st})
+			require.NoError(t, err)
+			require.Zero(t, proxyTables(t, dsn), "the check must not create tables")
+			conn, err := pgx.Connect(ctx, dsn)
+			require.NoError(t, err)
+			defer conn.Close(ctx)
+			var ext bool
+			require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')`).Scan(&ext))
+			require.False(t, ext, "the check must not create the vector extension")
+		})
+	}
+}

@@ -254,6 +254,32 @@ func (s *Server) maintenanceMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 				fmt.Sprintf("writes resume when an administrator ends maintenance (proxy backend maintenance %s off, or PUT /v1/databases/%s/maintenance {\"enabled\": false})", name, name),
 				"database %q is in maintenance mode: reads are served, writes are refused", name)
 		}
+		if shared, err := s.sharedMaintenance(c, name); err != nil {
+			return err
+		} else if shared {
+			return newAPIError(http.StatusServiceUnavailable, "maintenance",
+				"writes resume when the proxy that set maintenance (a migration, or an administrator) ends it",
+				"database %q is in maintenance mode on its PostgreSQL database (set through another proxy): reads are served, writes are refused", name)
+		}
 		return next(c)
 	}
+}
+
+// sharedMaintenance reports whether another proxy put the database's shared
+// backend (PostgreSQL) in maintenance; an unknown database is left to the
+// handler's own error.
+func (s *Server) sharedMaintenance(c echo.Context, name string) (bool, error) {
+	if _, ok := s.router.registry().Databases[name]; !ok {
+		return false, nil
+	}
+	h, err := s.router.acquire(ctxOf(c), name)
+	if err != nil {
+		return false, err
+	}
+	defer s.router.release(h)
+	sm, ok := h.backend.(adapters.SharedMaintenance)
+	if !ok {
+		return false, nil
+	}
+	return sm.InMaintenance(ctxOf(c))
 }

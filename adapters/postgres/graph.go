@@ -392,11 +392,18 @@ func (g *graphStore) UpsertNodes(ctx context.Context, nodes []adapters.Node) err
 	for i, n := range nodes {
 		last[n.ID] = i
 	}
-	var ids, props, extras []string
+	keep := make([]int, 0, len(last))
 	for i, n := range nodes {
-		if last[n.ID] != i {
-			continue
+		if last[n.ID] == i {
+			keep = append(keep, i)
 		}
+	}
+	// The canonical lock order (concurrency.go): INSERT ... SELECT FROM
+	// unnest writes the rows in array order.
+	sort.Slice(keep, func(a, b int) bool { return nodes[keep[a]].ID < nodes[keep[b]].ID })
+	var ids, props, extras []string
+	for _, i := range keep {
+		n := nodes[i]
 		p, x, err := encodeProps(g.name, fmt.Sprintf("node %q", n.ID), n.Props)
 		if err != nil {
 			return err
@@ -405,10 +412,13 @@ func (g *graphStore) UpsertNodes(ctx context.Context, nodes []adapters.Node) err
 	}
 	ctx, cancel := g.b.ctx(ctx)
 	defer cancel()
-	_, err := g.b.pool.Exec(ctx, `INSERT INTO lightrag_graph_nodes AS t (workspace, namespace, id, properties, updated_at, hybridrag_extra)
+	err := retryWrite(ctx, func() error {
+		_, err := g.b.pool.Exec(ctx, `INSERT INTO lightrag_graph_nodes AS t (workspace, namespace, id, properties, updated_at, hybridrag_extra)
 SELECT $1, $2, u.id, u.p::jsonb, now(), u.x::jsonb FROM unnest($3::text[], $4::text[], $5::text[]) AS u(id, p, x)
 ON CONFLICT (workspace, namespace, id) DO UPDATE SET properties = t.properties || EXCLUDED.properties, updated_at = now(), `+mergeExtra,
-		g.ws, g.ns, ids, props, extras)
+			g.ws, g.ns, ids, props, extras)
+		return err
+	})
 	return g.b.mapError(g.op("upsert nodes into"), err)
 }
 
@@ -421,13 +431,20 @@ func (g *graphStore) UpsertEdges(ctx context.Context, edges []adapters.EdgeData)
 		a, b := canonical(e.Src, e.Tgt)
 		last[pairKey{a, b}] = i
 	}
+	keep := make([]int, 0, len(last))
+	for _, i := range last {
+		keep = append(keep, i)
+	}
+	sort.Slice(keep, func(x, y int) bool {
+		a1, b1 := canonical(edges[keep[x]].Src, edges[keep[x]].Tgt)
+		a2, b2 := canonical(edges[keep[y]].Src, edges[keep[y]].Tgt)
+		return a1 < a2 || (a1 == a2 && b1 < b2)
+	})
 	var srcs, tgts, props, extras []string
 	ends := map[string]bool{}
-	for i, e := range edges {
+	for _, i := range keep {
+		e := edges[i]
 		a, b := canonical(e.Src, e.Tgt)
-		if last[pairKey{a, b}] != i {
-			continue
-		}
 		p, x, err := encodeProps(g.name, fmt.Sprintf("edge %q-%q", e.Src, e.Tgt), e.Props)
 		if err != nil {
 			return err
@@ -439,12 +456,11 @@ func (g *graphStore) UpsertEdges(ctx context.Context, edges []adapters.EdgeData)
 	for id := range ends {
 		endIDs = append(endIDs, id)
 	}
-	sort.Strings(endIDs) // a stable lock order between concurrent writers
+	sort.Strings(endIDs) // the canonical lock order
 	ctx, cancel := g.b.ctx(ctx)
 	defer cancel()
-	err := pgx.BeginFunc(ctx, g.b.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO lightrag_graph_nodes (workspace, namespace, id)
-SELECT $1, $2, u.id FROM unnest($3::text[]) AS u(id) ON CONFLICT DO NOTHING`, g.ws, g.ns, endIDs); err != nil {
+	err := g.b.writeTx(ctx, func(tx pgx.Tx) error {
+		if err := g.lockEndpoints(ctx, tx, endIDs); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO lightrag_graph_edges AS t (workspace, namespace, src_id, tgt_id, properties, updated_at, hybridrag_extra)
@@ -456,14 +472,63 @@ ON CONFLICT (workspace, namespace, src_id, tgt_id) DO UPDATE SET properties = t.
 	return g.b.mapError(g.op("upsert edges into"), err)
 }
 
+// maxEndpointRounds bounds lockEndpoints' rounds; each lost round means a
+// concurrent delete committed, which a write loop could repeat forever.
+const maxEndpointRounds = 20
+
+// lockEndpoints makes every endpoint exist and holds it (FOR KEY SHARE, the
+// lock the foreign key check takes) until the transaction ends, so a
+// concurrent delete of an endpoint waits for the edge instead of failing
+// it. An existing node skipped by INSERT ... ON CONFLICT DO NOTHING is not
+// locked, and may be deleted before the lock is taken: such ids are
+// inserted again (each statement sees the deletes committed before it).
+func (g *graphStore) lockEndpoints(ctx context.Context, tx pgx.Tx, ids []string) error {
+	missing := ids
+	for round := 0; ; round++ {
+		if _, err := tx.Exec(ctx, `INSERT INTO lightrag_graph_nodes (workspace, namespace, id)
+SELECT $1, $2, u.id FROM unnest($3::text[]) AS u(id) ORDER BY u.id COLLATE "C" ON CONFLICT DO NOTHING`, g.ws, g.ns, missing); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3)
+ORDER BY id COLLATE "C" FOR KEY SHARE`, g.ws, g.ns, missing)
+		if err != nil {
+			return err
+		}
+		locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(locked) == len(missing) {
+			return nil
+		}
+		if round >= maxEndpointRounds {
+			return adapters.Errorf(adapters.ErrUnavailable, "backend_busy", "retry the request",
+				"graph %s: the endpoints of an edge were deleted concurrently %d times in a row", g.name, round+1)
+		}
+		have := toSet(locked)
+		next := missing[:0:0]
+		for _, id := range missing {
+			if !have[id] {
+				next = append(next, id)
+			}
+		}
+		missing = next
+	}
+}
+
 func (g *graphStore) DeleteNodes(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	ctx, cancel := g.b.ctx(ctx)
 	defer cancel()
-	// Edges go with their nodes (ON DELETE CASCADE).
-	_, err := g.b.pool.Exec(ctx, `DELETE FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3)`, g.ws, g.ns, ids)
+	// Edges go with their nodes (ON DELETE CASCADE). The nodes are locked
+	// in the canonical order first, as upserts lock them.
+	err := retryWrite(ctx, func() error {
+		_, err := g.b.pool.Exec(ctx, `DELETE FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id IN (
+SELECT id FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3) ORDER BY id COLLATE "C" FOR UPDATE)`, g.ws, g.ns, ids)
+		return err
+	})
 	return g.b.mapError(g.op("delete nodes from"), err)
 }
 
@@ -478,8 +543,12 @@ func (g *graphStore) DeleteEdges(ctx context.Context, pairs []adapters.Edge) err
 	}
 	ctx, cancel := g.b.ctx(ctx)
 	defer cancel()
-	_, err := g.b.pool.Exec(ctx, `DELETE FROM lightrag_graph_edges e USING unnest($3::text[], $4::text[]) AS u(s, t)
-WHERE e.workspace = $1 AND e.namespace = $2 AND e.src_id = u.s AND e.tgt_id = u.t`, g.ws, g.ns, srcs, tgts)
+	err := retryWrite(ctx, func() error {
+		_, err := g.b.pool.Exec(ctx, `DELETE FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND (src_id, tgt_id) IN (
+SELECT e.src_id, e.tgt_id FROM lightrag_graph_edges e JOIN unnest($3::text[], $4::text[]) AS u(s, t) ON e.src_id = u.s AND e.tgt_id = u.t
+WHERE e.workspace = $1 AND e.namespace = $2 ORDER BY e.src_id COLLATE "C", e.tgt_id COLLATE "C" FOR UPDATE OF e)`, g.ws, g.ns, srcs, tgts)
+		return err
+	})
 	return g.b.mapError(g.op("delete edges from"), err)
 }
 
@@ -592,7 +661,7 @@ func (g *graphStore) Counts(ctx context.Context) (nodes, edges int64, err error)
 func (g *graphStore) Drop(ctx context.Context) error {
 	ctx, cancel := g.b.ctx(ctx)
 	defer cancel()
-	err := pgx.BeginFunc(ctx, g.b.pool, func(tx pgx.Tx) error {
+	err := g.b.writeTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2`, g.ws, g.ns); err != nil {
 			return err
 		}

@@ -215,7 +215,7 @@ func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error
 	for i, r := range records {
 		ids[i] = r.ID
 	}
-	return k.b.mapError(k.op("upsert"), k.b.upsertRows(ctx, k.s, ids, rows, nil))
+	return k.b.mapError(k.op("upsert"), k.b.upsertRows(ctx, k.s, ids, rows, nil, nil))
 }
 
 func hasKey(rec adapters.Record, key string) bool {
@@ -278,19 +278,28 @@ func upsertSQL(t table, vectors bool, vecCast string) string {
 		quoteIdent(t.name), strings.Join(cols, ", "), strings.Join(vals, ", "), conflict, strings.Join(sets, ", "))
 }
 
-// upsertRows writes encoded rows in one transaction, pipelined in batches.
-// vecArgs, when set, returns the vector parameters of row i.
-func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []encoded, vecArgs func(i int) []any) error {
+// upsertRows writes encoded rows in one transaction, pipelined in batches,
+// in byte order of id (the canonical lock order, see concurrency.go), and
+// retries it after a deadlock. vecArgs, when set, returns the vector
+// parameters of row i; pre, when set, runs first in the transaction.
+func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []encoded, vecArgs func(i int) []any,
+	pre func(ctx context.Context, tx pgx.Tx) error) error {
 	vecCast := ""
 	if vecArgs != nil {
 		vecCast = "::vector"
 	}
 	sql := upsertSQL(s.t, vecArgs != nil, vecCast)
-	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		for start := 0; start < len(rows); start += writeBatch {
-			end := min(start+writeBatch, len(rows))
+	ord := byteOrder(ids)
+	return b.writeTx(ctx, func(tx pgx.Tx) error {
+		if pre != nil {
+			if err := pre(ctx, tx); err != nil {
+				return err
+			}
+		}
+		for start := 0; start < len(ord); start += writeBatch {
+			end := min(start+writeBatch, len(ord))
 			batch := &pgx.Batch{}
-			for i := start; i < end; i++ {
+			for _, i := range ord[start:end] {
 				args := []any{ids[i], s.ws}
 				if s.t.nsCol {
 					args = append(args, s.ns)
@@ -314,6 +323,13 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 	})
 }
 
+// lockedIDs is the subquery that locks a scope's rows among $n in the
+// canonical order, so a delete takes its locks as upserts do.
+func lockedIDs(s scope, where string, n int) string {
+	return fmt.Sprintf(`SELECT id FROM %s WHERE %s AND id = ANY($%d) ORDER BY id COLLATE "C" FOR UPDATE`,
+		quoteIdent(s.t.name), where, n)
+}
+
 func (k *kvStore) Delete(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
@@ -322,8 +338,11 @@ func (k *kvStore) Delete(ctx context.Context, ids []string) error {
 	defer cancel()
 	where, args := k.s.where()
 	args = append(args, ids)
-	_, err := k.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s AND id = ANY($%d)",
-		quoteIdent(k.s.t.name), where, len(args)), args...)
+	sql := fmt.Sprintf("DELETE FROM %s WHERE %s AND id IN (%s)", quoteIdent(k.s.t.name), where, lockedIDs(k.s, where, len(args)))
+	err := retryWrite(ctx, func() error {
+		_, err := k.b.pool.Exec(ctx, sql, args...)
+		return err
+	})
 	return k.b.mapError(k.op("delete from"), err)
 }
 

@@ -106,6 +106,9 @@ type Backend struct {
 
 	// load is the bookkeeping of bulk loads (load.go).
 	load loadState
+
+	// coord caches the shared maintenance flag (coord.go).
+	coord coordState
 }
 
 var _ adapters.Backend = (*Backend)(nil)

@@ -30,6 +30,10 @@ type vectorStore struct {
 
 	mu sync.RWMutex
 	t  table // t.name == "" while unknown
+	// decided is set once rows of t were seen or written: until then t is
+	// only this caller's guess and the first upsert decides the dimension
+	// under a lock (see decideDim).
+	decided bool
 }
 
 var _ adapters.Vector = (*vectorStore)(nil)
@@ -60,6 +64,8 @@ func (b *Backend) Vector(ctx context.Context, ns adapters.Namespace, dim int) (a
 		if t, err = v.ensure(ctx, dim); err != nil {
 			return nil, err
 		}
+	default:
+		v.decided = t.name != ""
 	}
 	v.t = t
 	return v, nil
@@ -74,7 +80,7 @@ func (v *vectorStore) scope(t table) scope {
 // candidates lists the existing tables this namespace may live in, with
 // their dimension: the one name for legacy naming, every <base>_<model>_<N>d
 // for suffixed naming.
-func (v *vectorStore) candidates(ctx context.Context) ([]table, error) {
+func (v *vectorStore) candidates(ctx context.Context, q querier) ([]table, error) {
 	var pattern string
 	switch {
 	case v.base.nsCol:
@@ -88,7 +94,7 @@ func (v *vectorStore) candidates(ctx context.Context) ([]table, error) {
 	default:
 		pattern = "^" + regexp.QuoteMeta(v.base.base) + "$"
 	}
-	rows, err := v.b.pool.Query(ctx, `SELECT c.relname::text, a.atttypmod FROM pg_class c
+	rows, err := q.Query(ctx, `SELECT c.relname::text, a.atttypmod FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'content_vector' AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid) AND c.relname ~ $1 ORDER BY 1`, pattern)
 	if err != nil {
@@ -107,14 +113,19 @@ WHERE c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid) AND c.relname ~ $1 
 // find returns the table holding this namespace's rows, or the legacy table
 // whose column fixes the dimension; a zero table when there is none.
 func (v *vectorStore) find(ctx context.Context) (table, error) {
-	cands, err := v.candidates(ctx)
+	return v.findIn(ctx, v.b.pool)
+}
+
+// findIn is find through q (a transaction sees what its locks protect).
+func (v *vectorStore) findIn(ctx context.Context, q querier) (table, error) {
+	cands, err := v.candidates(ctx, q)
 	if err != nil {
 		return table{}, err
 	}
 	for _, t := range cands {
 		where, args := v.scope(t).where()
 		var has bool
-		if err := v.b.pool.QueryRow(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE %s)", quoteIdent(t.name), where), args...).Scan(&has); err != nil {
+		if err := q.QueryRow(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE %s)", quoteIdent(t.name), where), args...).Scan(&has); err != nil {
 			return table{}, err
 		}
 		if has {
@@ -197,9 +208,32 @@ func (v *vectorStore) current(ctx context.Context) (table, error) {
 		return t, err
 	}
 	v.mu.Lock()
-	v.t = t
+	v.t, v.decided = t, true
 	v.mu.Unlock()
 	return t, nil
+}
+
+// dimLockSQL serialises the first writes of one namespace (of one
+// workspace) across proxies, so its dimension is decided once.
+const dimLockSQL = `SELECT pg_advisory_xact_lock(hashtext('hybridrag_vector_dim'), hashtext($1))`
+
+// decideDim runs first in the transaction of an upsert into a namespace
+// with no rows seen yet: under the namespace's lock it looks again, and a
+// concurrent first write that committed rows of another dimension wins.
+func (v *vectorStore) decideDim(dim int) func(ctx context.Context, tx pgx.Tx) error {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, dimLockSQL, v.ws+"/"+v.ns); err != nil {
+			return err
+		}
+		got, err := v.findIn(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if got.name != "" && got.dim != dim {
+			return adapters.DimensionError(v.nsID, got.dim, dim)
+		}
+		return nil
+	}
 }
 
 func (v *vectorStore) Dim() int {
@@ -242,6 +276,13 @@ func (v *vectorStore) Upsert(ctx context.Context, records []adapters.VectorRecor
 		v.t = t
 		v.mu.Unlock()
 	}
+	v.mu.RLock()
+	decided := v.decided
+	v.mu.RUnlock()
+	var pre func(ctx context.Context, tx pgx.Tx) error
+	if !decided {
+		pre = v.decideDim(dim)
+	}
 	rows := make([]encoded, len(records))
 	ids := make([]string, len(records))
 	for i, r := range records {
@@ -257,8 +298,14 @@ func (v *vectorStore) Upsert(ctx context.Context, records []adapters.VectorRecor
 	now := time.Unix(time.Now().Unix(), 0).UTC()
 	err = v.b.upsertRows(ctx, v.scope(t), ids, rows, func(i int) []any {
 		return []any{pgvector.NewVector(records[i].Vector), now, now}
-	})
-	return v.b.mapError(v.op("upsert into"), err)
+	}, pre)
+	if err != nil {
+		return v.b.mapError(v.op("upsert into"), err)
+	}
+	v.mu.Lock()
+	v.decided = true
+	v.mu.Unlock()
+	return nil
 }
 
 func dedupeVectors(records []adapters.VectorRecord) []adapters.VectorRecord {
@@ -486,7 +533,12 @@ func (v *vectorStore) deleteWhere(ctx context.Context, what string, cond func(ne
 	where, args := v.scope(t).where()
 	next := len(args) + 1
 	args = append(args, extra...)
-	_, err = v.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s AND (%s)", quoteIdent(t.name), where, cond(next)), args...)
+	sql := fmt.Sprintf("DELETE FROM %s WHERE %s AND id IN (SELECT id FROM %s WHERE %s AND (%s) ORDER BY id COLLATE \"C\" FOR UPDATE)",
+		quoteIdent(t.name), where, quoteIdent(t.name), where, cond(next))
+	err = retryWrite(ctx, func() error {
+		_, err := v.b.pool.Exec(ctx, sql, args...)
+		return err
+	})
 	return v.b.mapError(v.op(what), err)
 }
 
@@ -567,7 +619,7 @@ func (v *vectorStore) Drop(ctx context.Context) error {
 	}
 	// The namespace is empty again: a later upsert may bring a new dimension.
 	v.mu.Lock()
-	v.t = table{}
+	v.t, v.decided = table{}, false
 	v.mu.Unlock()
 	return nil
 }
