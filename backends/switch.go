@@ -223,12 +223,21 @@ func (s *Switcher) Cutover(ctx context.Context, name string, st Settings) (Info,
 	if err != nil {
 		return Info{}, err
 	}
+	old := reg.Databases[name]
 	info, err := s.write(t)
 	if err != nil {
 		return Info{}, err
 	}
 	s.log().Info("database cut over", slog.String("db", name), slog.String("backend", t.Entry.Backend),
 		slog.String("type", t.Entry.BackendType()))
+	if old.Maintenance && !old.SameBackend(t.Entry) {
+		// The maintenance the migration recorded in the old backend for
+		// other proxies ends with the cutover; the database's own ends
+		// when the migration leaves maintenance (on the new backend).
+		if err := s.shareMaintenanceIn(ctx, name, old, false); err != nil {
+			s.log().Warn("clear the old backend's shared maintenance", slog.String("db", name), slog.Any("error", err))
+		}
+	}
 	return info, nil
 }
 
@@ -289,14 +298,25 @@ func (s *Switcher) shareMaintenance(ctx context.Context, name string, db registr
 	if err != nil || !d.Shared {
 		return nil //nolint:nilerr // an unknown type has no shared state
 	}
-	set := func(b adapters.Backend) error {
-		if sm, ok := b.(adapters.SharedMaintenance); ok {
-			return sm.SetMaintenance(ctx, on)
-		}
-		return nil
-	}
 	if s.Current != nil {
-		return s.Current(ctx, name, set)
+		return s.Current(ctx, name, func(b adapters.Backend) error { return setShared(ctx, b, on) })
+	}
+	return s.shareMaintenanceIn(ctx, name, db, on)
+}
+
+func setShared(ctx context.Context, b adapters.Backend, on bool) error {
+	if sm, ok := b.(adapters.SharedMaintenance); ok {
+		return sm.SetMaintenance(ctx, on)
+	}
+	return nil
+}
+
+// shareMaintenanceIn records maintenance in the store of entry db, opened
+// for the purpose (not the server's current backend of the database).
+func (s *Switcher) shareMaintenanceIn(ctx context.Context, name string, db registry.Database, on bool) error {
+	d, err := s.Catalog.For(db)
+	if err != nil || !d.Shared {
+		return nil //nolint:nilerr // an unknown type has no shared state
 	}
 	b, err := d.Open(ctx, name, db, s.DataDir)
 	if err != nil {
@@ -307,7 +327,7 @@ func (s *Switcher) shareMaintenance(ctx context.Context, name string, db registr
 			s.log().Warn("close backend after setting maintenance", slog.String("db", name), slog.Any("error", cerr))
 		}
 	}()
-	return set(b)
+	return setShared(ctx, b, on)
 }
 
 // Describe returns the database's backend as the registry now has it.

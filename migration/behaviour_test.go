@@ -319,4 +319,8 @@ func TestRoundTripBackToJSON(t *testing.T) {
 	require.Equal(t, back, db.Path)
 	require.False(t, db.Maintenance)
 	sameRecords(t, src, back)
+	// The maintenance recorded in PostgreSQL for other proxies ended too.
+	on, err := ev.open(pg).(*postgres.Backend).InMaintenance(ctx)
+	require.NoError(t, err)
+	require.False(t, on, "the old PostgreSQL workspace is left in maintenance")
 }
