@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // Namespace addresses one LightRAG storage instance inside a database:
@@ -85,6 +86,10 @@ type Record = json.RawMessage
 // scalars: a string, or a number whose text tells int ("3") from float
 // ("3.0"), which the GraphML writer needs for attr.type.
 type Props map[string]json.RawMessage
+
+// SharedMaintenanceStaleness bounds how old a proxy's view of shared
+// maintenance may be: writes can still land that long after it is set.
+const SharedMaintenanceStaleness = time.Second
 
 // SharedMaintenance is implemented by backends several proxies may serve at
 // once (PostgreSQL): maintenance mode set through one proxy is stored in the

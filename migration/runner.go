@@ -143,7 +143,23 @@ func (rn *Runner) Migrate(ctx context.Context, name string, req Request, onProgr
 	defer closeQuietly(ctx, tgt, rn.log())
 
 	env := Env{Source: src, Target: tgt, Log: rn.log(), OnProgress: onProgress,
-		Maintenance: func(ctx context.Context, on bool) error { return sw.SetMaintenance(ctx, name, on) },
+		Maintenance: func(ctx context.Context, on bool) error {
+			if err := sw.SetMaintenance(ctx, name, on); err != nil {
+				return err
+			}
+			if bs, ok := src.(*BackendSource); ok && on {
+				if _, shared := bs.B.(adapters.SharedMaintenance); shared {
+					// Other proxies on the source see maintenance within
+					// this long; their last writes land before the copy.
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(adapters.SharedMaintenanceStaleness + 200*time.Millisecond):
+					}
+				}
+			}
+			return nil
+		},
 		Cutover: func(ctx context.Context) error {
 			_, err := sw.Cutover(ctx, name, req.Settings())
 			return err

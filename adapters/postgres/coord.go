@@ -25,7 +25,7 @@ maintenance BOOLEAN NOT NULL DEFAULT false,
 updated_at TIMESTAMPTZ NOT NULL DEFAULT now())`
 	// coordTTL bounds how stale a proxy's view of maintenance may be; each
 	// write reads the row at most once per coordTTL.
-	coordTTL = time.Second
+	coordTTL = adapters.SharedMaintenanceStaleness
 )
 
 var _ adapters.SharedMaintenance = (*Backend)(nil)
