@@ -193,7 +193,6 @@ func TestTornTailIgnored(t *testing.T) {
 	}
 }
 
-
 // Damage before the last complete frame is not a torn tail: the folder stops
 // with corrupt_log and the log stays byte for byte as it was (issue 14 #3).
 func TestDamagedLogMiddleRefused(t *testing.T) {
