@@ -179,7 +179,7 @@ type readyDB struct {
 
 type readyBody struct {
 	Ready     bool               `json:"ready"`
-	Databases map[string]readyDB `json:"databases"`
+	Databases map[string]readyDB `json:"databases,omitempty"`
 }
 
 // readyz opens and pings every registered database.
@@ -196,7 +196,7 @@ func (s *Server) readyz(c echo.Context) error {
 		}
 		body.Ready = false
 		_, eb, known := mapError(err)
-		if !known { // /readyz is unauthenticated: details go to the log only
+		if !known { // internal details go to the log only
 			s.log.Error("readiness check failed", slog.String(logKeyDB, name), slog.Any("error", err))
 		}
 		body.Databases[name] = readyDB{Error: &eb}
@@ -205,6 +205,11 @@ func (s *Server) readyz(c echo.Context) error {
 	if !body.Ready {
 		status = http.StatusServiceUnavailable
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	}
+	if s.authorize(c.Request()) != nil {
+		// Without the token the answer is the status alone: database
+		// names and errors (hosts, users, variable names) are for clients.
+		body.Databases = nil
 	}
 	return writeJSON(c, status, body)
 }

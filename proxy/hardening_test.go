@@ -47,3 +47,34 @@ func TestHostileGraphTextRefused(t *testing.T) {
 	require.Equal(t, 1, info.Nodes, "only the valid surrogate pair was stored")
 	require.Equal(t, 0, info.Edges)
 }
+
+// With a token set, /readyz without it answers the status alone: no
+// database names, hosts, users or variable names (issue 14 #6).
+func TestReadyzDisclosesNothingWithoutToken(t *testing.T) {
+	ts := startServer(t, testOptions{token: "s3cret"})
+	// a database that cannot open, whose error names a variable
+	var eb ErrorBody
+	resp := ts.call(t, "PUT", "/v1/databases/secretdb", `{"path":"secretdb"}`, &eb, "Authorization", "Bearer s3cret")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%+v", eb)
+	cases := []struct {
+		name, auth string
+		details    bool
+	}{
+		{"no token", "", false},
+		{"wrong token", "Bearer nope", false},
+		{"right token", "Bearer s3cret", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var raw map[string]any
+			resp := ts.call(t, "GET", "/readyz", nil, &raw, "Authorization", tc.auth)
+			require.Equal(t, http.StatusOK, resp.StatusCode, raw)
+			require.Equal(t, true, raw["ready"])
+			if !tc.details {
+				require.Equal(t, map[string]any{"ready": true}, raw)
+				return
+			}
+			require.Contains(t, raw["databases"], "secretdb")
+		})
+	}
+}

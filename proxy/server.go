@@ -350,18 +350,29 @@ func (s *Server) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if p == "/healthz" || p == "/readyz" {
 			return next(c)
 		}
-		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		const prefix = "Bearer "
-		if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-			return newAPIError(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>",
-				"this proxy requires a bearer token")
-		}
-		if subtle.ConstantTimeCompare([]byte(h[len(prefix):]), s.token) != 1 {
-			return newAPIError(http.StatusUnauthorized, "unauthorized",
-				"send the token the proxy was started with (--token or its environment variable)", "the bearer token is wrong")
+		if err := s.authorize(c.Request()); err != nil {
+			return err
 		}
 		return next(c)
 	}
+}
+
+// authorize checks the bearer token; nil when no token is set.
+func (s *Server) authorize(req *http.Request) error {
+	if s.token == nil {
+		return nil
+	}
+	h := req.Header.Get(echo.HeaderAuthorization)
+	const prefix = "Bearer "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return newAPIError(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>",
+			"this proxy requires a bearer token")
+	}
+	if subtle.ConstantTimeCompare([]byte(h[len(prefix):]), s.token) != 1 {
+		return newAPIError(http.StatusUnauthorized, "unauthorized",
+			"send the token the proxy was started with (--token or its environment variable)", "the bearer token is wrong")
+	}
+	return nil
 }
 
 // bodyLimitMiddleware rejects bodies over the limit: early by Content-Length,
