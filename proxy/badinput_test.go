@@ -43,6 +43,9 @@ func TestBadInput(t *testing.T) {
 		{"NUL in database", "POST", "/v1/databases/def%00ault/flush", "", 400, "invalid_name", "database"},
 		{"dot-dot workspace", "GET", kv + "?workspace=..", "", 400, "invalid_name", "workspace"},
 		{"slash workspace", "GET", kv + "?workspace=a%2Fb", "", 400, "invalid_name", "workspace"},
+		// issue 14 #7: an invalid escape is refused, not dropped (the write would go to the default workspace)
+		{"invalid escape in workspace", "POST", kv + "/upsert?workspace=%ZZ", `{"records":{"a":{}}}`, 400, "malformed_request", "query string"},
+		{"invalid escape in other parameter", "GET", kv + "/records?limit=%G1", "", 400, "malformed_request", "query string"},
 		{"too large", "POST", kv + "/get", `{"ids":["` + strings.Repeat("x", 5000) + `"]}`, 413, "payload_too_large", "limit"},
 		{"wrong dimension upsert", "POST", vec + "/upsert", `{"records":[{"id":"b","vector":[1,0,0]}]}`, 422, "dimension_mismatch", "4"},
 		{"wrong dimension query", "POST", vec + "/query", `{"vector":[1,0],"top_k":3}`, 422, "dimension_mismatch", "4"},

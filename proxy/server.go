@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -181,7 +182,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.bodyLimitMiddleware)
+	e.Use(s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.queryMiddleware, s.bodyLimitMiddleware)
 	e.Use(s.maintenanceMiddleware) // after routing: it needs the matched route
 	if s.tel != nil {
 		e.Use(s.telemetryMiddleware)
@@ -373,6 +374,18 @@ func (s *Server) authorize(req *http.Request) error {
 			"send the token the proxy was started with (--token or its environment variable)", "the bearer token is wrong")
 	}
 	return nil
+}
+
+// queryMiddleware refuses a query string that does not decode: Go's parser
+// drops a pair with an invalid escape (?workspace=%ZZ), so the request would
+// silently go to the default workspace.
+func (s *Server) queryMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, err := url.ParseQuery(c.Request().URL.RawQuery); err != nil {
+			return malformed("percent-encode query parameters (a literal % is %25)", "the query string does not decode: %v", err)
+		}
+		return next(c)
+	}
 }
 
 // bodyLimitMiddleware rejects bodies over the limit: early by Content-Length,
