@@ -76,6 +76,9 @@ func (s *Server) putDatabase(c echo.Context) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
+	if err := s.checkAPIPath("path", req.Path); err != nil {
+		return err
+	}
 	entry := registry.Database{Backend: req.Backend, Path: req.Path, Workspace: req.Workspace}
 	if err := entry.Validate(); err != nil {
 		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "fix the database entry", "%v", err)

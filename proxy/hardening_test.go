@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -76,5 +79,48 @@ func TestReadyzDisclosesNothingWithoutToken(t *testing.T) {
 			}
 			require.Contains(t, raw["databases"], "secretdb")
 		})
+	}
+}
+
+// Folders given through the API stay under the data folder unless the
+// operator allowed another root: PUT /v1/databases/{db}, PUT .../backend and
+// POST .../migration alike; nothing is created outside (issue 14 #17).
+func TestAPIPathsStayUnderDataFolder(t *testing.T) {
+	outside := t.TempDir()
+	allowed := t.TempDir()
+	ts := startServer(t, testOptions{allowRoots: []string{allowed}})
+	require.NoError(t, os.MkdirAll(ts.DataDir, 0o755))
+	require.NoError(t, os.Symlink(outside, filepath.Join(ts.DataDir, "escape")))
+	refused := []string{"/", "/etc", "../../../", "..", ".", "", filepath.Join(outside, "db"), "escape/db", "sub/../../x"}
+	for _, p := range refused {
+		if p == "" {
+			continue // the default: the database's own folder under the data folder
+		}
+		bodies := []struct{ method, path, body string }{
+			{"PUT", "/v1/databases/newdb", `{"path":` + strconv.Quote(p) + `}`},
+			{"PUT", "/v1/databases/default/backend", `{"type":"json","path":` + strconv.Quote(p) + `}`},
+			{"POST", "/v1/databases/default/migration", `{"to":"json","path":` + strconv.Quote(p) + `}`},
+		}
+		for _, b := range bodies {
+			t.Run(b.method+" "+b.path+" "+p, func(t *testing.T) {
+				var eb ErrorBody
+				resp := ts.call(t, b.method, b.path, b.body, &eb)
+				require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "%+v", eb)
+				require.Equal(t, "path_not_allowed", eb.Code)
+			})
+		}
+	}
+	entries, err := os.ReadDir(outside)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing is created outside")
+	reg, err := os.ReadFile(ts.Registry)
+	require.NoError(t, err)
+	require.NotContains(t, string(reg), "newdb")
+
+	accepted := []string{"inside", filepath.Join(ts.DataDir, "inside2"), filepath.Join(allowed, "db")}
+	for i, p := range accepted {
+		var out map[string]any
+		resp := ts.call(t, "PUT", "/v1/databases/ok"+strconv.Itoa(i), `{"path":`+strconv.Quote(p)+`}`, &out)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %v", p, out)
 	}
 }

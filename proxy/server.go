@@ -69,6 +69,9 @@ type Config struct {
 	MonitorNow func() time.Time
 	// Provision runs POST /v1/provision/docker (provision.go); nil: 501.
 	Provision ProvisionFunc
+	// AllowedRoots are folders, besides the data folder, in which database
+	// paths given through the API may lie (paths.go).
+	AllowedRoots []string
 }
 
 // Server serves the API of openapi.yaml.
