@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"time"
 
@@ -88,6 +89,14 @@ func (s *Server) putDatabase(c echo.Context) error {
 	}
 	if _, err := s.cfg.Backends.For(entry); err != nil {
 		return err
+	}
+	if entry.BackendType() == registry.BackendJSON {
+		if dir, err := entry.ResolvePath(s.cfg.DataDir); err == nil {
+			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+				return newAPIError(http.StatusUnprocessableEntity, "invalid_argument",
+					"give the folder of a LightRAG working directory", "path %q is a file, not a folder", req.Path)
+			}
+		}
 	}
 	err := registry.Update(s.cfg.RegistryPath, func(r *registry.Registry) error {
 		r.Databases[name] = entry

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hybridrag/storage-proxy/registry"
 )
 
 // Hostile graph ids and values through HTTP: refused with 422
@@ -123,4 +125,42 @@ func TestAPIPathsStayUnderDataFolder(t *testing.T) {
 		resp := ts.call(t, "PUT", "/v1/databases/ok"+strconv.Itoa(i), `{"path":`+strconv.Quote(p)+`}`, &out)
 		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %v", p, out)
 	}
+}
+
+// User mistakes in the admin API and the registry answer a 4xx with the
+// documented body, never a 500 (issue 14 #8).
+func TestRegistryMistakesAre4xx(t *testing.T) {
+	ts := startServer(t, testOptions{})
+	require.NoError(t, os.MkdirAll(ts.DataDir, 0o755))
+	file := filepath.Join(ts.DataDir, "afile")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code, msgHas             string
+	}{
+		{"unset variable in path", "PUT", "/v1/databases/x", `{"path":"${HYBRIDRAG_ISSUE14_UNSET}/db"}`, 422, "invalid_argument", "HYBRIDRAG_ISSUE14_UNSET"},
+		{"unset variable in workspace", "PUT", "/v1/databases/x", `{"path":"x","workspace":"${HYBRIDRAG_ISSUE14_UNSET}"}`, 422, "invalid_argument", "HYBRIDRAG_ISSUE14_UNSET"},
+		{"path is a file", "PUT", "/v1/databases/x", `{"path":"afile"}`, 422, "invalid_argument", "is a file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var eb ErrorBody
+			resp := ts.call(t, tc.method, tc.path, tc.body, &eb)
+			require.Equal(t, tc.status, resp.StatusCode, "%+v", eb)
+			require.Equal(t, tc.code, eb.Code, "%+v", eb)
+			require.Contains(t, eb.Message, tc.msgHas)
+		})
+	}
+	// A registry written by hand (or the CLI) naming a file: each request
+	// says so with a 409, not a 500.
+	require.NoError(t, registry.Update(ts.Registry, func(r *registry.Registry) error {
+		r.Databases["f"] = registry.Database{Path: file}
+		return nil
+	}))
+	ts.router.forceReload()
+	var eb ErrorBody
+	resp := ts.call(t, "GET", "/v1/databases/f/kv/full_docs", nil, &eb)
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "%+v", eb)
+	require.Equal(t, "not_a_folder", eb.Code)
 }

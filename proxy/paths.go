@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hybridrag/storage-proxy/registry"
 )
 
 // checkAPIPath enforces where a folder given through the API may be: strictly
@@ -20,11 +22,17 @@ func (s *Server) checkAPIPath(field, p string) error {
 	if p == "" {
 		return nil
 	}
-	abs := p
+	// Check the folder the registry will really use: ${VAR} is expanded on
+	// load, so "${HOME}" must not pass as a relative name.
+	abs, err := registry.Expand(p)
+	if err != nil {
+		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument",
+			"set the variable in the proxy's environment or write the folder itself", "%s %q: %v", field, p, err)
+	}
 	if !filepath.IsAbs(abs) {
 		abs = filepath.Join(s.cfg.DataDir, abs)
 	}
-	abs, err := resolveExisting(abs)
+	abs, err = resolveExisting(abs)
 	if err != nil {
 		return fmt.Errorf("resolve %s %q: %w", field, p, err)
 	}

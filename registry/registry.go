@@ -181,6 +181,10 @@ func Parse(data []byte) (*Registry, error) {
 	return r, nil
 }
 
+// Expand replaces ${VAR} (and $VAR) with the environment's value, as the
+// registry does when it is read; an unset variable is an error.
+func Expand(s string) (string, error) { return expand(s) }
+
 // expand replaces ${VAR} (and $VAR) with the environment's value.
 func expand(s string) (string, error) {
 	var missing []string
@@ -266,7 +270,10 @@ func Update(path string, fn func(*Registry) error) error {
 		return fmt.Errorf("encode registry: %w", err)
 	}
 	if _, err := Parse(out); err != nil {
-		return err
+		// The file parsed before fn, so the change is what is wrong (an
+		// unset ${VAR}, an invalid entry): the caller's mistake.
+		return &adapters.Error{Kind: adapters.ErrInvalid, Code: "invalid_argument", Message: "the change leaves the registry invalid",
+			Hint: "fix the value; a ${VAR} reference needs the variable set in the proxy's environment", Err: err}
 	}
 	return writeAtomic(path, out, 0o600)
 }

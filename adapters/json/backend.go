@@ -88,6 +88,12 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open json backend %s: %w", cfg.Dir, err)
 	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		// A configuration mistake, not an internal error: say what to fix.
+		return nil, adapters.Errorf(adapters.ErrConflict, "not_a_folder",
+			"point the database at a folder (a LightRAG working directory): proxy db add NAME --path DIR --force",
+			"the database path %s is a file, not a folder", dir)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open json backend: create %s: %w", dir, err)
 	}
