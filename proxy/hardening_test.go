@@ -164,3 +164,27 @@ func TestRegistryMistakesAre4xx(t *testing.T) {
 	require.Equal(t, http.StatusConflict, resp.StatusCode, "%+v", eb)
 	require.Equal(t, "not_a_folder", eb.Code)
 }
+
+// Switching a JSON database to the folder it already uses, however the path
+// is written, is a no-op that succeeds: not refused as locked by its own
+// lock (issue 14 #8).
+func TestNoOpSwitchToSameFolder(t *testing.T) {
+	ts := startServer(t, testOptions{})
+	kv := "/v1/databases/default/kv/full_docs"
+	var out map[string]any
+	resp := ts.call(t, "POST", kv+"/upsert", `{"records":{"a":{"content":"x"}}}`, &out)
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+	for _, p := range []string{"default", "./default", filepath.Join(ts.DataDir, "default"), "sub/../default"} {
+		t.Run(p, func(t *testing.T) {
+			var out map[string]any
+			resp := ts.call(t, "PUT", "/v1/databases/default/backend", `{"type":"json","path":`+strconv.Quote(p)+`}`, &out)
+			require.Equal(t, http.StatusOK, resp.StatusCode, out)
+			var got struct {
+				Records []map[string]any `json:"records"`
+			}
+			resp = ts.call(t, "POST", kv+"/get", `{"ids":["a"]}`, &got)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Equal(t, "x", got.Records[0]["content"])
+		})
+	}
+}
