@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -229,6 +230,17 @@ func (s *Server) readyz(c echo.Context) error {
 func (s *Server) pingDatabase(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
+	if entry, ok := s.router.unopened(name); ok {
+		// Reading status must not create anything: a store that certainly
+		// holds nothing yet (a JSON folder not created) is checked, not
+		// opened, since opening would create its folder, lock and log.
+		if desc, ok := s.cfg.Backends.Get(entry.BackendType()); ok && desc.Empty != nil && desc.Check != nil {
+			if empty, err := desc.Empty(entry, s.cfg.DataDir); err == nil && empty {
+				_, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout})
+				return err
+			}
+		}
+	}
 	h, err := s.router.acquire(ctx, name)
 	if err != nil {
 		return err

@@ -188,3 +188,24 @@ func TestNoOpSwitchToSameFolder(t *testing.T) {
 		})
 	}
 }
+
+// Reading status creates nothing: /readyz does not create a database's
+// folder nor write a lock or log into it (issue 14 #13).
+func TestReadyzCreatesNothing(t *testing.T) {
+	ts := startServer(t, testOptions{})
+	var out map[string]any
+	resp := ts.call(t, "PUT", "/v1/databases/fresh", `{"path":"fresh"}`, &out)
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+	for range 2 {
+		var ready map[string]any
+		resp = ts.call(t, "GET", "/readyz", nil, &ready)
+		require.Equal(t, http.StatusOK, resp.StatusCode, ready)
+		require.Equal(t, true, ready["ready"])
+	}
+	require.NoDirExists(t, filepath.Join(ts.DataDir, "fresh"))
+	require.NoDirExists(t, filepath.Join(ts.DataDir, "default"))
+	// The first write creates it.
+	resp = ts.call(t, "POST", "/v1/databases/fresh/kv/full_docs/upsert", `{"records":{"a":{}}}`, &out)
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+	require.DirExists(t, filepath.Join(ts.DataDir, "fresh"))
+}

@@ -239,6 +239,9 @@ func Update(path string, fn func(*Registry) error) error {
 		return fmt.Errorf("lock registry: %w", err)
 	}
 	defer lock.Unlock()
+	if err := sweepTemp(path); err != nil {
+		return err
+	}
 
 	raw := &Registry{Version: CurrentVersion, Databases: map[string]Database{}}
 	data, err := os.ReadFile(path)
@@ -276,6 +279,26 @@ func Update(path string, fn func(*Registry) error) error {
 			Hint: "fix the value; a ${VAR} reference needs the variable set in the proxy's environment", Err: err}
 	}
 	return writeAtomic(path, out, 0o600)
+}
+
+// sweepTemp removes temp files of registry writes a crash (kill -9) left
+// behind. Callers hold the registry lock, and every writer takes it, so no
+// write is in progress and each temp file is a leftover.
+func sweepTemp(path string) error {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("sweep registry temp files: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sweep registry temp file: %w", err)
+		}
+	}
+	return nil
 }
 
 // writeAtomic replaces path with data: temp file in the same folder, fsync,
