@@ -41,7 +41,7 @@ type Config struct {
 	// 14ms on a busy machine), so a large but progressing write finishes
 	// instead of answering 503 and being retried whole forever.
 	RowTimeout time.Duration
-	Logger       *slog.Logger
+	Logger     *slog.Logger
 	// ReconnectInitial and ReconnectMax bound the jittered exponential
 	// backoff of the reconnect loop (health.go); defaults 250ms and 5s.
 	ReconnectInitial time.Duration
