@@ -6,8 +6,12 @@ FUZZTIME  ?= 5s
 PG_ENV    := .cache/pg.env
 # Tests that need PostgreSQL read HYBRIDRAG_TEST_PG from here and skip without it.
 LOAD_PG   := if [ -f $(PG_ENV) ]; then . ./$(PG_ENV); fi;
+# The proxy binary the end-to-end, bench and Python tests run, built once per
+# make run and shared (internal/testbin, clients/python/tests/proxyserver.py).
+TEST_BIN  := .cache/bin/proxy
+USE_BIN   := export HYBRIDRAG_TEST_PROXY_BIN=$(CURDIR)/$(TEST_BIN);
 
-.PHONY: all test pg vet test-go fuzz test-python check-dockerfile run build bench fmt clean
+.PHONY: all test pg vet test-bin test-go fuzz test-python check-dockerfile run build bench fmt clean
 
 all: build
 
@@ -29,18 +33,22 @@ vet:
 		echo "gofmt: these files need formatting (run make fmt):"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-test-go:
-	@$(LOAD_PG) set -x; $(GO) test -race -count=1 ./...
+## test-bin: the proxy binary the tests share
+test-bin:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(TEST_BIN) ./cmd/proxy
+
+test-go: test-bin
+	@$(LOAD_PG) $(USE_BIN) set -x; $(GO) test -race -count=1 ./...
 
 ## fuzz: every FuzzXxx target in the module for FUZZTIME each
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 ## test-python: the Python client's tests (and the system Python packages LightRAG's own code needs)
-test-python:
+test-python: test-bin
 	@bash scripts/setup-python-lightrag.sh
 	@if [ -d clients/python ]; then \
-		set -x; $(LOAD_PG) python3 -m unittest discover -v -s clients/python; \
+		set -x; $(LOAD_PG) $(USE_BIN) python3 -m unittest discover -v -s clients/python; \
 	else \
 		echo "test-python: clients/python does not exist yet, skipped"; \
 	fi

@@ -159,6 +159,10 @@ func (r DocPageRequest) Normalize() (DocPageRequest, error) {
 	if r.Page < 1 {
 		r.Page = 1
 	}
+	// (page-1)*page_size must not overflow anywhere it is computed.
+	if r.Page > MaxDocPage {
+		return r, fmt.Errorf("%w: page %d is over the limit of %d", ErrInvalid, r.Page, MaxDocPage)
+	}
 	switch {
 	case r.PageSize == 0:
 		r.PageSize = 50
@@ -185,6 +189,9 @@ func (r DocPageRequest) Normalize() (DocPageRequest, error) {
 	}
 	return r, nil
 }
+
+// MaxDocPage is the largest page get_docs_paginated accepts.
+const MaxDocPage = 1 << 31
 
 // EntityVectorID is the id LightRAG gives an entity's vector: "ent-"+md5(name).
 func EntityVectorID(name string) string {

@@ -196,7 +196,7 @@ func (s *Switcher) Switch(ctx context.Context, req Request) (Result, error) {
 			return Result{}, err
 		}
 	}
-	unchanged := t.exists && t.Entry.SameBackend(t.cur)
+	unchanged := t.exists && (t.Entry.SameBackend(t.cur) || s.sameFolder(t.Entry, t.cur))
 	if !req.Force && !unchanged {
 		if err := s.Check(ctx, reg, t); err != nil {
 			return Result{}, err
@@ -209,6 +209,19 @@ func (s *Switcher) Switch(ctx context.Context, req Request) (Result, error) {
 	s.log().Info("database backend changed", slog.String("db", t.Database), slog.String("backend", t.Entry.Backend),
 		slog.String("type", t.Entry.BackendType()), slog.Bool("forced", req.Force))
 	return Result{Info: info, Unchanged: unchanged, Target: t}, nil
+}
+
+// sameFolder reports whether two JSON entries name one folder (and
+// workspace) however the path is written ("db", "./db", its absolute path):
+// checking such a no-op switch would open the folder the proxy itself holds
+// locked and refuse it as locked by another process.
+func (s *Switcher) sameFolder(a, b registry.Database) bool {
+	if a.BackendType() != registry.BackendJSON || b.BackendType() != registry.BackendJSON || a.Workspace != b.Workspace {
+		return false
+	}
+	pa, errA := a.ResolvePath(s.DataDir)
+	pb, errB := b.ResolvePath(s.DataDir)
+	return errA == nil && errB == nil && pa == pb
 }
 
 // Cutover switches the database to the backend now, without any data check:

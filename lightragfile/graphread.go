@@ -212,6 +212,34 @@ func scanGraphStream(ctx context.Context, fh *os.File, name string, h graphHandl
 			h.em.problem(off, rec, why)
 		}
 	}
+	// finishData stores the value of the <data> element just ended (or
+	// self-closed).
+	finishData := func() {
+		el.inData = false
+		if el.bad != "" {
+			return
+		}
+		k, ok := keys[el.dataKey]
+		if !ok {
+			el.bad = fmt.Sprintf("<data key=%q> refers to an undeclared key", el.dataKey)
+			return
+		}
+		if el.dataHasSub {
+			return
+		}
+		var v stdjson.RawMessage
+		// networkx reads an empty <data> as "" whatever the key's type.
+		if len(el.dataText) == 0 || TypeFamily(k.typ) == "string" {
+			v = AppendJSONString(nil, el.dataText)
+		} else {
+			var err error
+			if v, err = GraphValue(k.typ, string(el.dataText)); err != nil {
+				el.bad = fmt.Sprintf("%s value %q is not a %s: %v", k.name, truncateStr(string(el.dataText)), k.typ, err)
+				return
+			}
+		}
+		el.props[k.name] = v
+	}
 	finishElem := func() error {
 		e := &el
 		defer func() { e.kind, e.props, e.bad = "", nil, "" }()
@@ -326,7 +354,7 @@ func scanGraphStream(ctx context.Context, fh *os.File, name string, h graphHandl
 					el.bad = "a <data> element has no key attribute"
 				}
 				if x.SelfClose {
-					el.inData = false
+					finishData()
 				} else {
 					stack = append(stack, "data")
 				}
@@ -478,29 +506,7 @@ func scanGraphStream(ctx context.Context, fh *os.File, name string, h graphHandl
 			}
 			switch {
 			case el.kind != "" && el.inData && depth == 3 && string(x.Name) == "data":
-				el.inData = false
-				if el.bad != "" {
-					break
-				}
-				k, ok := keys[el.dataKey]
-				if !ok {
-					el.bad = fmt.Sprintf("<data key=%q> refers to an undeclared key", el.dataKey)
-					break
-				}
-				if el.dataHasSub || len(el.dataText) == 0 {
-					break
-				}
-				var v stdjson.RawMessage
-				if TypeFamily(k.typ) == "string" {
-					v = AppendJSONString(nil, el.dataText)
-				} else {
-					var err error
-					if v, err = GraphValue(k.typ, string(el.dataText)); err != nil {
-						el.bad = fmt.Sprintf("%s value %q is not a %s: %v", k.name, truncateStr(string(el.dataText)), k.typ, err)
-						break
-					}
-				}
-				el.props[k.name] = v
+				finishData()
 			case depth == 2 && el.kind != "" && string(x.Name) == el.kind:
 				if err := finishElem(); err != nil {
 					return err

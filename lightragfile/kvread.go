@@ -249,6 +249,14 @@ func scanKVStream(ctx context.Context, fh *os.File, name string, em *emitter,
 			em.problem(recStart, "", fmt.Sprintf("record id %q is not valid UTF-8", key))
 			continue
 		}
+		if len(val) == 0 || val[0] != '{' {
+			b := byte(0)
+			if len(val) > 0 {
+				b = val[0]
+			}
+			em.problem(recStart, string(key), fmt.Sprintf("the record is %s, want a JSON object", JSONKindName(b)))
+			continue
+		}
 		if err := rec(key, recStart, val); err != nil {
 			return err
 		}

@@ -333,3 +333,17 @@ func TestList(t *testing.T) {
 	}
 	require.Equal(t, []string{"|a|kv|kv_store_a.json", "|b|vector|vdb_b.json", "ws1|x|kv|kv_store_x.json", "ws2|g|graph|graph_g.graphml"}, got)
 }
+
+// A KV record that is not a JSON object is skipped as a Problem naming its
+// kind, not copied as a record (issue 14 #4).
+func TestKVRecordNotAnObject(t *testing.T) {
+	content := "{\n  \"a\": {\"x\": 1},\n  \"b\": 5,\n  \"c\": null,\n  \"d\": {}\n}"
+	dir := writeFiles(t, map[string]string{"kv_store_full_docs.json": content})
+	got := read(t, filepath.Join(dir, "kv_store_full_docs.json"), 0)
+	require.NoError(t, got.err)
+	require.Equal(t, []string{`a={"x":1}`, `d={}`}, got.ids)
+	require.Len(t, got.problems, 2, "%v", got.problems)
+	require.Contains(t, got.problems[0].Reason, "a JSON number, want a JSON object")
+	require.Equal(t, "b", got.problems[0].Record)
+	require.Contains(t, got.problems[1].Reason, "null, want a JSON object")
+}

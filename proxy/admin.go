@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -76,6 +78,9 @@ func (s *Server) putDatabase(c echo.Context) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
+	if err := s.checkAPIPath("path", req.Path); err != nil {
+		return err
+	}
 	entry := registry.Database{Backend: req.Backend, Path: req.Path, Workspace: req.Workspace}
 	if err := entry.Validate(); err != nil {
 		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "fix the database entry", "%v", err)
@@ -85,6 +90,14 @@ func (s *Server) putDatabase(c echo.Context) error {
 	}
 	if _, err := s.cfg.Backends.For(entry); err != nil {
 		return err
+	}
+	if entry.BackendType() == registry.BackendJSON {
+		if dir, err := entry.ResolvePath(s.cfg.DataDir); err == nil {
+			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+				return newAPIError(http.StatusUnprocessableEntity, "invalid_argument",
+					"give the folder of a LightRAG working directory", "path %q is a file, not a folder", req.Path)
+			}
+		}
 	}
 	err := registry.Update(s.cfg.RegistryPath, func(r *registry.Registry) error {
 		r.Databases[name] = entry
@@ -179,7 +192,7 @@ type readyDB struct {
 
 type readyBody struct {
 	Ready     bool               `json:"ready"`
-	Databases map[string]readyDB `json:"databases"`
+	Databases map[string]readyDB `json:"databases,omitempty"`
 }
 
 // readyz opens and pings every registered database.
@@ -196,7 +209,7 @@ func (s *Server) readyz(c echo.Context) error {
 		}
 		body.Ready = false
 		_, eb, known := mapError(err)
-		if !known { // /readyz is unauthenticated: details go to the log only
+		if !known { // internal details go to the log only
 			s.log.Error("readiness check failed", slog.String(logKeyDB, name), slog.Any("error", err))
 		}
 		body.Databases[name] = readyDB{Error: &eb}
@@ -206,12 +219,28 @@ func (s *Server) readyz(c echo.Context) error {
 		status = http.StatusServiceUnavailable
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 	}
+	if s.authorize(c.Request()) != nil {
+		// Without the token the answer is the status alone: database
+		// names and errors (hosts, users, variable names) are for clients.
+		body.Databases = nil
+	}
 	return writeJSON(c, status, body)
 }
 
 func (s *Server) pingDatabase(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
+	if entry, ok := s.router.unopened(name); ok {
+		// Reading status must not create anything: a store that certainly
+		// holds nothing yet (a JSON folder not created) is checked, not
+		// opened, since opening would create its folder, lock and log.
+		if desc, ok := s.cfg.Backends.Get(entry.BackendType()); ok && desc.Empty != nil && desc.Check != nil {
+			if empty, err := desc.Empty(entry, s.cfg.DataDir); err == nil && empty {
+				_, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout})
+				return err
+			}
+		}
+	}
 	h, err := s.router.acquire(ctx, name)
 	if err != nil {
 		return err

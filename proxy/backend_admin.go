@@ -112,6 +112,9 @@ func (s *Server) putBackend(c echo.Context) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
+	if err := s.checkAPIPath("path", req.Path); err != nil {
+		return err
+	}
 	res, err := s.Switcher().Switch(ctxOf(c), backends.Request{Database: name, Settings: req.settings(), Force: req.Force})
 	if err != nil {
 		return err

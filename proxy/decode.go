@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hybridrag/storage-proxy/adapters"
 )
 
 const bodyHint = "see openapi.yaml (GET /v1/openapi.yaml) for this request's body"
@@ -35,6 +38,11 @@ func decodeBody(c echo.Context, dst any) error {
 	if buf.Len() == 0 {
 		return malformed(bodyHint, "the request body is empty; this route takes a JSON object")
 	}
+	if _, ok := dst.(interface{ exactText() }); ok {
+		if err := checkExactText(buf.Bytes()); err != nil {
+			return err
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -45,6 +53,22 @@ func decodeBody(c echo.Context, dst any) error {
 	}
 	if v, ok := dst.(interface{ validate() error }); ok {
 		return v.validate()
+	}
+	return nil
+}
+
+// checkExactText refuses what Go's JSON decoder would silently replace with
+// U+FFFD (a lone surrogate escape, bytes that are not UTF-8): stored
+// replaced, distinct ids would collide.
+func checkExactText(body []byte) error {
+	const hint = "send text as valid Unicode; a lone surrogate or a byte that is not UTF-8 cannot be stored as sent"
+	if esc, ok := adapters.LoneSurrogate(body); ok {
+		return newAPIError(http.StatusUnprocessableEntity, "invalid_character", hint,
+			"the request body holds the lone surrogate %s", esc)
+	}
+	if !utf8.Valid(body) {
+		return newAPIError(http.StatusUnprocessableEntity, "invalid_character", hint,
+			"the request body holds bytes that are not UTF-8")
 	}
 	return nil
 }

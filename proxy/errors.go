@@ -60,6 +60,10 @@ var kindTable = []struct {
 // mapError turns any error into a status and body. Unknown errors become a
 // generic 500 (logged by the caller) so internals never leak.
 func mapError(err error) (int, ErrorBody, bool) {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		err = fe.apiError()
+	}
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status, ErrorBody{Code: ae.code, Message: ae.message, Hint: ae.hint}, true

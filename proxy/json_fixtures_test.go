@@ -148,7 +148,7 @@ func startFixtureServer(t *testing.T, dir string) *fixtureServer {
 	base := t.TempDir()
 	cfg := Config{RegistryPath: filepath.Join(base, "registry.yaml"), DataDir: filepath.Join(base, "data"),
 		Logger: slog.New(slog.DiscardHandler), Version: "test",
-		Openers: map[string]Opener{registry.BackendJSON: jsonOpener}}
+		Openers: map[string]Opener{registry.BackendJSON: jsonOpener}, AllowedRoots: []string{filepath.Dir(dir)}}
 	s, err := NewServer(context.Background(), cfg)
 	require.NoError(t, err)
 	ts := httptest.NewServer(newSpecValidator(t, loadSpec(t), s.Handler()))
@@ -698,11 +698,12 @@ func parseGraphML(t *testing.T, raw []byte, what string) gmlGraph {
 	props := func(data []gmlData) map[string]any {
 		out := map[string]any{}
 		for _, x := range data {
-			if x.Value == "" {
-				continue // NetworkX skips a <data> without text (how it writes "")
-			}
 			k, ok := byID[x.Key]
 			require.True(t, ok, "%s: undeclared key %q", what, x.Key)
+			if x.Value == "" {
+				out[k.Name] = "" // NetworkX reads a <data> without text as "" (how it writes "")
+				continue
+			}
 			out[k.Name] = typedGML(t, k.Type, x.Value, what)
 		}
 		return out

@@ -65,6 +65,9 @@ func (s *Server) startMigration(c echo.Context) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
+	if err := s.checkAPIPath("path", req.Path); err != nil {
+		return err
+	}
 	j, err := s.migrations.Start(ctxOf(c), name, req.Request)
 	if err != nil {
 		return err

@@ -116,6 +116,10 @@ type nodeIn struct {
 	Props adapters.Props `json:"properties"`
 }
 
+// exactText: graph ids are keys, so a lone surrogate the JSON decoder would
+// turn into U+FFFD would merge distinct ids.
+func (*nodesUpsertRequest) exactText() {}
+
 func (r *nodesUpsertRequest) validate() error {
 	if r.Nodes == nil {
 		return missing("nodes")
@@ -137,6 +141,8 @@ type edgeIn struct {
 	Tgt   *string        `json:"tgt"`
 	Props adapters.Props `json:"properties"`
 }
+
+func (*edgesUpsertRequest) exactText() {}
 
 func (r *edgesUpsertRequest) validate() error {
 	if r.Edges == nil {

@@ -235,6 +235,30 @@ func (r *router) acquire(ctx context.Context, name string) (*dbHandle, error) {
 	return h, nil
 }
 
+// unopened returns the registry entry of a known database whose backend is
+// not open (nothing has used it yet); ok is false otherwise.
+func (r *router) unopened(name string) (registry.Database, bool) {
+	r.mu.Lock()
+	if time.Since(r.lastCheck) >= r.interval {
+		r.reloadLocked(false)
+	}
+	entry, known := r.reg.Databases[name]
+	h := r.dbs[name]
+	r.mu.Unlock()
+	if !known {
+		return registry.Database{}, false
+	}
+	if h != nil {
+		h.openMu.Lock()
+		open := h.backend != nil
+		h.openMu.Unlock()
+		if open {
+			return registry.Database{}, false
+		}
+	}
+	return entry, true
+}
+
 func unknownDatabase(name string, known []string) *apiError {
 	list := "none"
 	if len(known) > 0 {

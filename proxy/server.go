@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ type Config struct {
 	MonitorNow func() time.Time
 	// Provision runs POST /v1/provision/docker (provision.go); nil: 501.
 	Provision ProvisionFunc
+	// AllowedRoots are folders, besides the data folder, in which database
+	// paths given through the API may lie (paths.go).
+	AllowedRoots []string
 }
 
 // Server serves the API of openapi.yaml.
@@ -181,7 +185,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.bodyLimitMiddleware)
+	e.Use(s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.queryMiddleware, s.bodyLimitMiddleware)
 	e.Use(s.maintenanceMiddleware) // after routing: it needs the matched route
 	if s.tel != nil {
 		e.Use(s.telemetryMiddleware)
@@ -350,15 +354,38 @@ func (s *Server) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if p == "/healthz" || p == "/readyz" {
 			return next(c)
 		}
-		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		const prefix = "Bearer "
-		if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-			return newAPIError(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>",
-				"this proxy requires a bearer token")
+		if err := s.authorize(c.Request()); err != nil {
+			return err
 		}
-		if subtle.ConstantTimeCompare([]byte(h[len(prefix):]), s.token) != 1 {
-			return newAPIError(http.StatusUnauthorized, "unauthorized",
-				"send the token the proxy was started with (--token or its environment variable)", "the bearer token is wrong")
+		return next(c)
+	}
+}
+
+// authorize checks the bearer token; nil when no token is set.
+func (s *Server) authorize(req *http.Request) error {
+	if s.token == nil {
+		return nil
+	}
+	h := req.Header.Get(echo.HeaderAuthorization)
+	const prefix = "Bearer "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return newAPIError(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>",
+			"this proxy requires a bearer token")
+	}
+	if subtle.ConstantTimeCompare([]byte(h[len(prefix):]), s.token) != 1 {
+		return newAPIError(http.StatusUnauthorized, "unauthorized",
+			"send the token the proxy was started with (--token or its environment variable)", "the bearer token is wrong")
+	}
+	return nil
+}
+
+// queryMiddleware refuses a query string that does not decode: Go's parser
+// drops a pair with an invalid escape (?workspace=%ZZ), so the request would
+// silently go to the default workspace.
+func (s *Server) queryMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, err := url.ParseQuery(c.Request().URL.RawQuery); err != nil {
+			return malformed("percent-encode query parameters (a literal % is %25)", "the query string does not decode: %v", err)
 		}
 		return next(c)
 	}

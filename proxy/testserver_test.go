@@ -50,6 +50,10 @@ type testOptions struct {
 	maxBody      int64
 	reload       time.Duration
 	noValidation bool
+	// allowRoots are the roots API paths may use besides the data folder;
+	// nil allows the system temp folder, where tests make the folders they
+	// register (t.TempDir()); an empty slice allows none.
+	allowRoots []string
 }
 
 // loadSpec parses and validates the embedded openapi.yaml.
@@ -72,7 +76,10 @@ func startServer(tb testing.TB, opts testOptions) *testServer {
 	dataDir := filepath.Join(dir, "data")
 	cfg := Config{RegistryPath: regPath, DataDir: dataDir, Token: opts.token, MaxBodyBytes: opts.maxBody,
 		Logger: slog.New(slog.DiscardHandler), ReloadInterval: opts.reload, Version: "test",
-		Openers: map[string]Opener{registry.BackendJSON: jsonOpener}}
+		Openers: map[string]Opener{registry.BackendJSON: jsonOpener}, AllowedRoots: opts.allowRoots}
+	if opts.allowRoots == nil {
+		cfg.AllowedRoots = []string{os.TempDir()}
+	}
 	if os.Getenv("PROXY_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}

@@ -181,6 +181,10 @@ func Parse(data []byte) (*Registry, error) {
 	return r, nil
 }
 
+// Expand replaces ${VAR} (and $VAR) with the environment's value, as the
+// registry does when it is read; an unset variable is an error.
+func Expand(s string) (string, error) { return expand(s) }
+
 // expand replaces ${VAR} (and $VAR) with the environment's value.
 func expand(s string) (string, error) {
 	var missing []string
@@ -235,6 +239,9 @@ func Update(path string, fn func(*Registry) error) error {
 		return fmt.Errorf("lock registry: %w", err)
 	}
 	defer lock.Unlock()
+	if err := sweepTemp(path); err != nil {
+		return err
+	}
 
 	raw := &Registry{Version: CurrentVersion, Databases: map[string]Database{}}
 	data, err := os.ReadFile(path)
@@ -266,9 +273,32 @@ func Update(path string, fn func(*Registry) error) error {
 		return fmt.Errorf("encode registry: %w", err)
 	}
 	if _, err := Parse(out); err != nil {
-		return err
+		// The file parsed before fn, so the change is what is wrong (an
+		// unset ${VAR}, an invalid entry): the caller's mistake.
+		return &adapters.Error{Kind: adapters.ErrInvalid, Code: "invalid_argument", Message: "the change leaves the registry invalid",
+			Hint: "fix the value; a ${VAR} reference needs the variable set in the proxy's environment", Err: err}
 	}
 	return writeAtomic(path, out, 0o600)
+}
+
+// sweepTemp removes temp files of registry writes a crash (kill -9) left
+// behind. Callers hold the registry lock, and every writer takes it, so no
+// write is in progress and each temp file is a leftover.
+func sweepTemp(path string) error {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("sweep registry temp files: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sweep registry temp file: %w", err)
+		}
+	}
+	return nil
 }
 
 // writeAtomic replaces path with data: temp file in the same folder, fsync,

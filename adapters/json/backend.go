@@ -88,8 +88,19 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open json backend %s: %w", cfg.Dir, err)
 	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		// A configuration mistake, not an internal error: say what to fix.
+		return nil, adapters.Errorf(adapters.ErrConflict, "not_a_folder",
+			"point the database at a folder (a LightRAG working directory): proxy db add NAME --path DIR --force",
+			"the database path %s is a file, not a folder", dir)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open json backend: create %s: %w", dir, err)
+	}
+	for _, own := range []string{filepath.Join(dir, lockFileName), walPath(dir)} {
+		if err := refuseSymlink(own); err != nil {
+			return nil, err
+		}
 	}
 	fl, err := lockFolder(dir)
 	if err != nil {
@@ -144,6 +155,9 @@ func (b *Backend) recover(ctx context.Context) error {
 	nextSeg := 0
 	for _, n := range segs {
 		path := segmentPath(b.dir, n)
+		if err := refuseSymlink(path); err != nil {
+			return err
+		}
 		if _, torn, err := readLog(path, replay); err != nil {
 			return fmt.Errorf("open json backend: replay %s: %w", path, err)
 		} else if torn {

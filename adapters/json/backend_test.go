@@ -2,6 +2,7 @@ package json
 
 import (
 	"context"
+	"encoding/binary"
 	stdjson "encoding/json"
 	"errors"
 	"os"
@@ -188,6 +189,44 @@ func TestTornTailIgnored(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, size, info.Size(), "the torn tail is truncated")
 			crash(t, b)
+		})
+	}
+}
+
+// Damage before the last complete frame is not a torn tail: the folder stops
+// with corrupt_log and the log stays byte for byte as it was (issue 14 #3).
+func TestDamagedLogMiddleRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	kv := mustKV(t, b, ns("full_docs"))
+	for _, id := range []string{"a", "b", "c"} {
+		require.NoError(t, kv.Upsert(ctx, []adapters.KVRecord{{ID: id, Data: rec(`{"x":"` + strings.Repeat(id, 40) + `"}`)}}))
+	}
+	crash(t, b)
+	path := walPath(dir)
+	full, err := os.ReadFile(path)
+	require.NoError(t, err)
+	first := len(walMagic)
+	damage := func(at int, with []byte) []byte {
+		out := append([]byte{}, full...)
+		copy(out[at:], with)
+		return out
+	}
+	tests := map[string][]byte{
+		"payload bytes of the first frame": damage(first+frameHeader+20, []byte("XXXX")),
+		"length of the first frame":        damage(first, []byte{0xff, 0xff, 0xff, 0x7f}),
+		"zeroed first frame":               damage(first, make([]byte, 40)),
+		"checksum of the second frame":     damage(first+frameHeader+int(binary.LittleEndian.Uint32(full[first:]))+5, []byte{0x55}),
+	}
+	for name, content := range tests {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, content, 0o600))
+			_, err := Open(ctx, Config{Dir: dir})
+			requireCode(t, err, adapters.ErrCorrupt, "corrupt_log")
+			after, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.Equal(t, content, after, "the damaged log is left untouched")
 		})
 	}
 }

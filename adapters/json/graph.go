@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/hybridrag/storage-proxy/adapters"
 )
@@ -167,6 +168,13 @@ func checkProps(ns adapters.Namespace, what string, props adapters.Props) (adapt
 		var c bytes.Buffer
 		err := stdjson.Compact(&c, v)
 		if err == nil {
+			cerr := adapters.XMLTextError(fmt.Sprintf("namespace %s: %s: property name %q", ns, what, k), k)
+			if cerr == nil {
+				cerr = checkStringValue(fmt.Sprintf("namespace %s: %s: property %q", ns, what, k), c.Bytes())
+			}
+			if cerr != nil {
+				return nil, cerr
+			}
 			switch b := c.Bytes(); {
 			case len(b) == 0:
 				err = fmt.Errorf("empty value")
@@ -185,6 +193,30 @@ func checkProps(ns adapters.Namespace, what string, props adapters.Props) (adapt
 	}
 	return out, nil
 }
+
+// checkStringValue refuses a string value GraphML cannot hold as sent: a
+// lone surrogate escape, bytes that are not UTF-8, or a character XML 1.0
+// cannot carry.
+func checkStringValue(what string, v []byte) error {
+	if len(v) == 0 || v[0] != '"' {
+		return nil
+	}
+	if esc, ok := adapters.LoneSurrogate(v); ok {
+		return adapters.Errorf(adapters.ErrInvalid, "invalid_character",
+			"send text as valid Unicode: a lone surrogate cannot be stored", "%s holds the lone surrogate %s", what, esc)
+	}
+	if !utf8.Valid(v) {
+		return adapters.XMLTextError(what, string(v))
+	}
+	var s string
+	if err := stdjson.Unmarshal(v, &s); err != nil {
+		return nil // reported as an invalid value by the caller
+	}
+	return adapters.XMLTextError(what, s)
+}
+
+// checkID refuses graph ids a GraphML file cannot hold.
+func checkID(what, id string) error { return adapters.XMLTextError(what, id) }
 
 func copyProps(p adapters.Props) adapters.Props {
 	if p == nil {
@@ -215,6 +247,9 @@ func (gs *graphStore) UpsertNodes(ctx context.Context, nodes []adapters.Node) er
 		for i, n := range nodes {
 			if last[n.ID] != i {
 				continue
+			}
+			if err := checkID("node id", n.ID); err != nil {
+				return mutation{}, err
 			}
 			props, err := checkProps(gs.s.ns, fmt.Sprintf("node %q", n.ID), n.Props)
 			if err != nil {
@@ -255,6 +290,12 @@ func (gs *graphStore) UpsertEdges(ctx context.Context, edges []adapters.EdgeData
 		for i, ed := range edges {
 			if last[canonicalEdge(ed.Src, ed.Tgt)] != i {
 				continue
+			}
+			if err := checkID("edge source", ed.Src); err != nil {
+				return mutation{}, err
+			}
+			if err := checkID("edge target", ed.Tgt); err != nil {
+				return mutation{}, err
 			}
 			props, err := checkProps(gs.s.ns, fmt.Sprintf("edge %q-%q", ed.Src, ed.Tgt), ed.Props)
 			if err != nil {

@@ -2,6 +2,7 @@ package json
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -137,4 +138,67 @@ func TestKnowledgeGraph(t *testing.T) {
 	require.Len(t, kg.Nodes, 3)
 	require.Len(t, kg.Edges, 2)
 	require.False(t, kg.IsTruncated)
+}
+
+// Ids and values GraphML cannot hold are refused before anything is stored;
+// those it can hold (tab, LF, CR, the rest of Unicode) and empty strings
+// survive a flush and a restart unchanged (issue 14 #1, #2).
+func TestGraphTextSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	refused := []struct {
+		name  string
+		nodes []adapters.Node
+		edges []adapters.EdgeData
+		has   string
+	}{
+		{"control char in node id", []adapters.Node{{ID: "a\x01"}}, nil, "U+0001"},
+		{"NUL in node id", []adapters.Node{{ID: "\x00"}}, nil, "U+0000"},
+		{"U+FFFE in node id", []adapters.Node{{ID: "x\uFFFE"}}, nil, "U+FFFE"},
+		{"U+FFFF in edge target", nil, []adapters.EdgeData{{Src: "a", Tgt: "\uFFFF"}}, "U+FFFF"},
+		{"invalid UTF-8 in edge source", nil, []adapters.EdgeData{{Src: "a\xff", Tgt: "b"}}, "0xFF"},
+		{"escaped control char in value", []adapters.Node{{ID: "n", Props: p("description", `"x\u0002"`)}}, nil, "U+0002"},
+		{"lone surrogate in value", []adapters.Node{{ID: "n", Props: p("description", `"\ud800"`)}}, nil, `\ud800`},
+		{"control char in property name", []adapters.Node{{ID: "n", Props: p("k\x1f", `"v"`)}}, nil, "U+001F"},
+		{"control char in edge value", nil, []adapters.EdgeData{{Src: "a", Tgt: "b", Props: p("keywords", `"\u001b"`)}}, "U+001B"},
+	}
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	g, err := b.Graph(ctx, ns("chunk_entity_relation"))
+	require.NoError(t, err)
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.nodes != nil {
+				err = g.UpsertNodes(ctx, tc.nodes)
+			} else {
+				err = g.UpsertEdges(ctx, tc.edges)
+			}
+			requireCode(t, err, adapters.ErrInvalid, "invalid_character")
+			require.Contains(t, err.Error(), tc.has)
+		})
+	}
+	kept := []string{"tab\there", "line\nfeed", "carriage\rreturn", "\u00e9\u4e2d\U0001F600", " spaced ", "<&>\"'"}
+	var nodes []adapters.Node
+	for i, id := range kept {
+		nodes = append(nodes, adapters.Node{ID: id, Props: p("description", `""`, "entity_type", `"`+strings.Repeat("t", i)+`"`)})
+	}
+	require.NoError(t, g.UpsertNodes(ctx, nodes))
+	require.NoError(t, g.UpsertEdges(ctx, []adapters.EdgeData{{Src: kept[0], Tgt: kept[1], Props: p("keywords", `""`, "weight", "1.0")}}))
+	n, e, err := g.Counts(ctx)
+	require.NoError(t, err)
+	require.Equal(t, [2]int64{int64(len(kept)), 1}, [2]int64{n, e}, "nothing refused was stored")
+	require.NoError(t, b.Close(ctx))
+
+	b = mustOpen(t, dir)
+	defer b.Close(ctx)
+	g, err = b.Graph(ctx, ns("chunk_entity_relation"))
+	require.NoError(t, err)
+	got, err := g.GetNodes(ctx, kept)
+	require.NoError(t, err)
+	for i, id := range kept {
+		require.NotNil(t, got[i], "node %q", id)
+		require.JSONEq(t, `""`, string(got[i]["description"]), "node %q: the empty string is kept", id)
+	}
+	props, err := g.GetEdges(ctx, []adapters.Edge{{Src: kept[1], Tgt: kept[0]}})
+	require.NoError(t, err)
+	require.JSONEq(t, `""`, string(props[0]["keywords"]))
 }

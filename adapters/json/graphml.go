@@ -311,11 +311,13 @@ func (p *graphParser) end(name string, depth int) error {
 		if !ok {
 			return lightragfile.CorruptError(p.name, fmt.Sprintf("<data key=%q> refers to an undeclared key", p.dataKey))
 		}
-		if p.dataHasSub || len(p.dataText) == 0 {
-			return nil // networkx drops empty and structured data
+		if p.dataHasSub {
+			return nil // networkx drops structured (yfiles) data
 		}
 		k := p.g.keys[idx]
-		if lightragfile.TypeFamily(k.typ) == "string" {
+		// networkx reads an empty <data> as "" whatever the key's type, and
+		// writes "" that way, so an empty string survives a round trip.
+		if len(p.dataText) == 0 || lightragfile.TypeFamily(k.typ) == "string" {
 			// The common case: encode straight into the arena.
 			p.scratch = lightragfile.AppendJSONString(p.scratch[:0], p.dataText)
 			v := stdjson.RawMessage(p.ar.copy(p.scratch))

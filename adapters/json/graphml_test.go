@@ -73,8 +73,9 @@ func TestReadGraphPretty(t *testing.T) {
 		"mixed", `"text <SEP> more & \"q\""`,
 		"clusters", `"[{\"level\": 0, \"cluster\": 1}]"`,
 		"created_at", "1735689600", "rank", "7", "score", "1.0", "flag", "true"), g.nodes[`"ALEX"`].props)
-	// The empty <data> is dropped, like networkx does.
-	require.Equal(t, props("mixed", "42", "flag", "false"), g.nodes["B"].props)
+	// The empty <data> is "", as networkx reads it, and overrides the 42
+	// read before it under the same name.
+	require.Equal(t, props("mixed", `""`, "flag", "false"), g.nodes["B"].props)
 	require.Equal(t, adapters.Props{}, g.nodes["C"].props)
 	e := g.edges[canonicalEdge(`"ALEX"`, "B")]
 	require.Equal(t, props("weight", "2.5", "order", "1", "reference", `"ref"`), e.props)
@@ -107,10 +108,11 @@ func TestGraphRewriteIdentical(t *testing.T) {
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	require.NoError(t, writeGraphFile(&buf, g))
-	// The dropped empty <data>, the normalised values (1 -> 1.0, false ->
-	// False) and networkx's edge orientation (from the earlier node) are the
-	// only differences.
-	want := strings.NewReplacer("      <data key=\"d0\" />\n", "", `<data key="d5">1</data>`, `<data key="d5">1.0</data>`,
+	// The empty "mixed" overriding 42 (one <data> per name), the normalised
+	// values (1 -> 1.0, false -> False) and networkx's edge orientation (from
+	// the earlier node) are the only differences.
+	want := strings.NewReplacer("      <data key=\"d1\">42</data>\n      <data key=\"d6\">false</data>\n      <data key=\"d0\" />\n",
+		"      <data key=\"d0\" />\n      <data key=\"d6\">False</data>\n", `<data key="d5">1</data>`, `<data key="d5">1.0</data>`,
 		`<data key="d6">false</data>`, `<data key="d6">False</data>`,
 		`<edge source="C" target="B" />`, `<edge source="B" target="C" />`).Replace(gmlPretty)
 	require.Equal(t, want, buf.String())

@@ -111,6 +111,11 @@ func scanKV(ctx context.Context, s *lightragfile.Scanner, name string) (*kvData,
 		if !utf8.Valid(key) {
 			return s.Corrupt("record id %q is not valid UTF-8", key)
 		}
+		// A record is a JSON object (the contract, and what LightRAG reads
+		// with .get); serving {"a": 5} as the record 5 would break callers.
+		if len(scratch) == 0 || scratch[0] != '{' {
+			return s.Corrupt("record %q is %s, want a JSON object", key, lightragfile.JSONKindName(firstByte(scratch)))
+		}
 		data := ar.copy(scratch)
 		if e, ok := d.records[string(key)]; ok {
 			e.data = data
@@ -199,4 +204,11 @@ func writeKVFile(w io.Writer, d *kvData) error {
 	}
 	bw.WriteString("\n}")
 	return bw.Flush()
+}
+
+func firstByte(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
 }

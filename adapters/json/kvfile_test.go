@@ -97,13 +97,18 @@ func TestReadKVFileCorrupt(t *testing.T) {
 		{"truncated", `{"a": {"b": "c`, "unexpected end of file inside a string"},
 		{"truncated object", `{"a": {"b": 1}`, "unexpected end of file inside an object"},
 		{"missing value", `{"a": }`, "want a value"},
-		{"trailing garbage", `{"a": 1} x`, `unexpected 'x' after the top-level value`},
+		{"trailing garbage", `{"a": {}} x`, `unexpected 'x' after the top-level value`},
 		{"two documents", `{} {}`, "after the top-level value"},
 		{"NaN", `{"a": NaN}`, "NaN and Infinity are not JSON"},
 		{"bad escape", `{"a": "\q"}`, `invalid escape`},
 		{"raw control char", "{\"a\": \"x\x01\"}", "control character 0x01"},
-		{"bad number", `{"a": 01}`, "found '1' inside an object"},
-		{"trailing comma", `{"a": 1,}`, "want an object key"},
+		{"bad number", `{"a": {"b": 01}}`, "found '1' inside an object"},
+		{"trailing comma", `{"a": {},}`, "want an object key"},
+		// Records are objects: the contract, and what LightRAG reads (issue 14 #4).
+		{"number record", `{"a": {}, "b": 5}`, `record "b" is a JSON number, want a JSON object`},
+		{"null record", `{"a": null}`, `record "a" is null, want a JSON object`},
+		{"string record", `{"a": "x"}`, `record "a" is a JSON string, want a JSON object`},
+		{"array record", `{"a": [{}]}`, `record "a" is a JSON array, want a JSON object`},
 		{"single quotes", `{'a': 1}`, "want an object key"},
 	}
 	for _, tt := range tests {

@@ -75,10 +75,11 @@ func (s *space) load(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	err := s.refuseLinks()
 	_, statErr := os.Stat(s.path)
 	exists := statErr == nil
-	var err error
 	switch {
+	case err != nil:
 	case statErr != nil && !errors.Is(statErr, os.ErrNotExist):
 		err = statErr
 	case s.kind == fileKV:
@@ -108,6 +109,18 @@ func (s *space) load(ctx context.Context) error {
 	return nil
 }
 
+// refuseLinks fails when the space's workspace folder or file is a link
+// (checked on load and again before every write, since a link can appear
+// later).
+func (s *space) refuseLinks() error {
+	if s.ns.Workspace != "" {
+		if err := refuseSymlink(s.dir); err != nil {
+			return err
+		}
+	}
+	return refuseSymlink(s.path)
+}
+
 // loadError keeps a reader's *adapters.Error and wraps anything else so
 // the message names the file.
 func loadError(path string, err error) error {
@@ -126,6 +139,9 @@ func loadError(path string, err error) error {
 func (s *space) write() error {
 	if s.err != nil {
 		return s.err
+	}
+	if err := s.refuseLinks(); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("create folder %s: %w", s.dir, err)

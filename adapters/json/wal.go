@@ -27,8 +27,9 @@ import (
 //
 // Layout: an 8-byte magic, then frames of
 // [payload length uint32 LE][CRC32C(payload) uint32 LE][payload]
-// where the payload is one walEntry as JSON. A short or mismatching frame is
-// a torn tail from a crash: replay stops there and the tail is truncated.
+// where the payload is one walEntry as JSON. A short or mismatching frame with
+// no valid frame after it is a torn tail from a crash: replay stops there and
+// the tail is truncated. Damage followed by a valid frame is corrupt_log.
 const (
 	walFileName = ".hybridrag-proxy.wal"
 	walMagic    = "HRPWAL1\n"
@@ -214,17 +215,17 @@ func readLog(path string, apply func(*walEntry) error) (good int64, torn bool, e
 		n := binary.LittleEndian.Uint32(hdr[0:4])
 		sum := binary.LittleEndian.Uint32(hdr[4:8])
 		if n == 0 || n > maxFrame {
-			return good, true, nil
+			return tornOrDamaged(f, path, good)
 		}
 		if cap(payload) < int(n) {
 			payload = make([]byte, n)
 		}
 		payload = payload[:n]
 		if _, err := io.ReadFull(r, payload); err != nil {
-			return good, true, nil
+			return tornOrDamaged(f, path, good)
 		}
 		if crc32.Checksum(payload, crcTable) != sum {
-			return good, true, nil
+			return tornOrDamaged(f, path, good)
 		}
 		var e walEntry
 		if err := stdjson.Unmarshal(payload, &e); err != nil {
@@ -238,6 +239,58 @@ func readLog(path string, apply func(*walEntry) error) (good int64, torn bool, e
 		}
 		good += int64(frameHeader) + int64(n)
 	}
+}
+
+// tornOrDamaged decides what a bad frame at offset bad is. A crash can only
+// tear the end of the log, so when a complete, valid frame follows the bad
+// one the damage is in the middle: acknowledged writes lie behind it, and
+// truncating would drop them silently. That stops the folder (corrupt_log)
+// with the log untouched; otherwise it is a torn tail.
+func tornOrDamaged(f *os.File, path string, bad int64) (int64, bool, error) {
+	next, err := nextValidFrame(f, bad+1)
+	if err != nil {
+		return bad, false, fmt.Errorf("scan log %s past offset %d: %w", path, bad, err)
+	}
+	if next < 0 {
+		return bad, true, nil
+	}
+	return bad, false, adapters.Errorf(adapters.ErrCorrupt, "corrupt_log",
+		"the log is kept unchanged: restore the folder from a backup, or move the log away to start without the writes it holds",
+		"write-ahead log %s is damaged at offset %d, before a complete entry at offset %d; acknowledged writes would be lost", path, bad, next)
+}
+
+// nextValidFrame returns the offset of the first complete frame with a
+// matching checksum at or after from, or -1. Payloads are JSON objects, so
+// only candidates whose payload starts with '{' are checksummed.
+func nextValidFrame(f *os.File, from int64) (int64, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return -1, err
+	}
+	size := info.Size()
+	const window = 1 << 20
+	buf := make([]byte, window+frameHeader+1)
+	for base := from; base+frameHeader < size; base += window {
+		m, err := f.ReadAt(buf, base)
+		if err != nil && err != io.EOF {
+			return -1, err
+		}
+		for i := 0; i < window && i+frameHeader < m; i++ {
+			n := int64(binary.LittleEndian.Uint32(buf[i : i+4]))
+			p := base + int64(i)
+			if n == 0 || n > maxFrame || p+frameHeader+n > size || buf[i+frameHeader] != '{' {
+				continue
+			}
+			h := crc32.New(crcTable)
+			if _, err := io.Copy(h, io.NewSectionReader(f, p+frameHeader, n)); err != nil {
+				return -1, err
+			}
+			if h.Sum32() == binary.LittleEndian.Uint32(buf[i+4:i+8]) {
+				return p, nil
+			}
+		}
+	}
+	return -1, nil
 }
 
 // openWAL opens (creating if needed) the active log for appending after the

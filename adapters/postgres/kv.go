@@ -171,6 +171,7 @@ func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error
 			return adapters.Errorf(adapters.ErrInvalid, "invalid_id", "give every record a non-empty id", "a record in %s has an empty id", k.s.name)
 		}
 	}
+	parent := ctx
 	ctx, cancel := k.b.ctx(ctx)
 	defer cancel()
 	rows := make([]encoded, len(records))
@@ -215,7 +216,9 @@ func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error
 	for i, r := range records {
 		ids[i] = r.ID
 	}
-	return k.b.mapError(k.op("upsert"), k.b.upsertRows(ctx, k.s, ids, rows, nil, nil))
+	wctx, wcancel := k.b.writeCtx(parent, len(rows))
+	defer wcancel()
+	return k.b.mapError(k.op("upsert"), k.b.upsertRows(wctx, k.s, ids, rows, nil, nil))
 }
 
 func hasKey(rec adapters.Record, key string) bool {

@@ -33,9 +33,15 @@ type Config struct {
 	// EmbeddingModel names the model for the suffix; without it the bare
 	// table name is used, as LightRAG does.
 	EmbeddingModel string
-	// QueryTimeout bounds every query (default 10s).
+	// QueryTimeout bounds every query (default 10s); a write of many rows
+	// gets RowTimeout more per row (writeCtx).
 	QueryTimeout time.Duration
-	Logger       *slog.Logger
+	// RowTimeout is the time a write may take per row on top of
+	// QueryTimeout (default 100ms: an HNSW-indexed 1536-d row takes about
+	// 14ms on a busy machine), so a large but progressing write finishes
+	// instead of answering 503 and being retried whole forever.
+	RowTimeout time.Duration
+	Logger     *slog.Logger
 	// ReconnectInitial and ReconnectMax bound the jittered exponential
 	// backoff of the reconnect loop (health.go); defaults 250ms and 5s.
 	ReconnectInitial time.Duration
@@ -44,6 +50,9 @@ type Config struct {
 
 // DefaultQueryTimeout is Config.QueryTimeout's default.
 const DefaultQueryTimeout = 10 * time.Second
+
+// DefaultRowTimeout is Config.RowTimeout's default.
+const DefaultRowTimeout = 100 * time.Millisecond
 
 func (c Config) withDefaults() Config {
 	if c.Workspace == "" {
@@ -54,6 +63,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueryTimeout <= 0 {
 		c.QueryTimeout = DefaultQueryTimeout
+	}
+	if c.RowTimeout <= 0 {
+		c.RowTimeout = DefaultRowTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -237,6 +249,13 @@ func redactParseError(err error) string {
 // ctx bounds one query by the configured timeout.
 func (b *Backend) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, b.cfg.QueryTimeout)
+}
+
+// writeCtx bounds a write of rows rows: the query timeout plus RowTimeout
+// per row, so the deadline follows the work. parent must not carry the
+// shorter per-query deadline.
+func (b *Backend) writeCtx(parent context.Context, rows int) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, b.cfg.QueryTimeout+time.Duration(rows)*b.cfg.RowTimeout)
 }
 
 // workspace maps a namespace's workspace to LightRAG's workspace column.

@@ -247,6 +247,7 @@ func (v *vectorStore) Upsert(ctx context.Context, records []adapters.VectorRecor
 	if len(records) == 0 {
 		return nil
 	}
+	parent := ctx
 	ctx, cancel := v.b.ctx(ctx)
 	defer cancel()
 	t, err := v.current(ctx)
@@ -296,7 +297,9 @@ func (v *vectorStore) Upsert(ctx context.Context, records []adapters.VectorRecor
 		ids[i] = r.ID
 	}
 	now := time.Unix(time.Now().Unix(), 0).UTC()
-	err = v.b.upsertRows(ctx, v.scope(t), ids, rows, func(i int) []any {
+	wctx, wcancel := v.b.writeCtx(parent, len(rows))
+	defer wcancel()
+	err = v.b.upsertRows(wctx, v.scope(t), ids, rows, func(i int) []any {
 		return []any{pgvector.NewVector(records[i].Vector), now, now}
 	}, pre)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hybridrag/storage-proxy/internal/testbin"
 )
 
 // TestRunTiny runs the whole bench at toy sizes so the command cannot rot.
@@ -21,7 +23,13 @@ func TestRunTiny(t *testing.T) {
 	}
 	o := defaultOptions()
 	o.dsn, o.vectors, o.dim, o.kvRecords, o.nodes, o.edges, o.iterations, o.warmup = dsn, 200, 16, 50, 100, 200, 5, 3
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Built (or taken from HYBRIDRAG_TEST_PROXY_BIN) outside the deadline,
+	// which is a safety net against a hang, generous for a loaded machine.
+	bin, cleanup, err := testbin.Proxy()
+	require.NoError(t, err)
+	defer cleanup()
+	o.proxyBin = bin
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, o, &out), out.String())

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hybridrag/storage-proxy/adapters/postgres/pgtest"
 )
 
 // TestBenchOverlappingBatches measures the throughput of 4 concurrent
@@ -34,7 +36,7 @@ func TestBenchOverlappingBatches(t *testing.T) {
 		pool[i] = fmt.Sprintf("ent-%02d", i)
 	}
 	for _, nproxies := range []int{1, 3} {
-		dsn := freshPGDatabase(t)
+		dsn := pgtest.FreshDatabase(t)
 		procs := startPGProxies(t, dsn, nproxies)
 		for _, sorted := range []bool{false, true} {
 			var ok, failed atomic.Int64

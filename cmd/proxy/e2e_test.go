@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hybridrag/storage-proxy/internal/testbin"
 )
 
 // The end-to-end tests build the real binary once (TestMain) and drive it
@@ -35,18 +37,14 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	if !testingShort() {
-		dir, err := os.MkdirTemp("", "proxy-e2e-bin-")
+		// One binary for the whole run (shared through
+		// HYBRIDRAG_TEST_PROXY_BIN when make test built it).
+		bin, cleanup, err := testbin.Proxy()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)
+			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		bin := filepath.Join(dir, "proxy")
-		out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: go build: %v\n%s", err, out)
-			return 1
-		}
+		defer cleanup()
 		proxyBin = bin
 	}
 	return m.Run()

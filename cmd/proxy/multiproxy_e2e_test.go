@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/hybridrag/storage-proxy/adapters"
 	"github.com/hybridrag/storage-proxy/adapters/postgres"
+	"github.com/hybridrag/storage-proxy/adapters/postgres/pgtest"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -31,33 +31,6 @@ import (
 // a model that holds whatever the interleaving.
 
 const mpWorkspace = "mp"
-
-// freshPGDatabase creates an empty database on the test server, dropped
-// when the test ends, and returns its DSN.
-func freshPGDatabase(t *testing.T) string {
-	t.Helper()
-	base := migrateDSN(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	name := "hybridrag_mp_" + randomSuffix()
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			defer c.Close(ctx)
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		}
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	u.Path = "/" + name
-	return u.String()
-}
 
 // startPGProxies starts n proxies at once, each with its own data folder
 // and registry serving database "db" from dsn, workspace mpWorkspace.
@@ -162,7 +135,7 @@ func (e *errorsOf) require200(what string, status int, body []byte, err error) b
 
 func TestMultiProxyConcurrentWriters(t *testing.T) {
 	needBinary(t)
-	dsn := freshPGDatabase(t)
+	dsn := pgtest.FreshDatabase(t)
 	start := time.Now()
 	procs := startPGProxies(t, dsn, 3)
 	dbURL := func(i int) string { return procs[i%len(procs)].url + "/v1/databases/db" }
@@ -433,7 +406,7 @@ func TestMultiProxyConcurrentWriters(t *testing.T) {
 // 13, item 5), reads go on, and turning it off lets writes through again.
 func TestMultiProxySharedMaintenance(t *testing.T) {
 	needBinary(t)
-	dsn := freshPGDatabase(t)
+	dsn := pgtest.FreshDatabase(t)
 	procs := startPGProxies(t, dsn, 2)
 	ctx := context.Background()
 	write := func(p *proc) (int, []byte) {

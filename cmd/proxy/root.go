@@ -14,6 +14,9 @@ const (
 	envData     = "HYBRIDRAG_DATA"
 	envListen   = "HYBRIDRAG_LISTEN"
 	envToken    = "HYBRIDRAG_TOKEN"
+	// envAllowRoots lists folders (separated like PATH) where database
+	// paths given through the admin API may lie, besides the data folder.
+	envAllowRoots = "HYBRIDRAG_ALLOW_ROOTS"
 )
 
 const (

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 type serveOptions struct {
 	listen, token, logFormat, logLevel, maxBody string
 	otelStdout, metrics                         bool
+	allowRoots                                  []string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -49,6 +51,7 @@ except /healthz and /readyz needs "Authorization: Bearer <token>". The token is 
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.maxBody, "max-body", "64MB", "largest request body accepted (413 above it)")
 	f.BoolVar(&o.otelStdout, "otel-stdout", false, "print every OpenTelemetry span to stdout (debugging; OTLP export uses the OTEL_* variables)")
+	f.StringArrayVar(&o.allowRoots, "allow-root", nil, "a folder, besides the data folder, where database paths given through the API may lie (repeatable; env "+envAllowRoots+")")
 	f.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics")
 	return cmd
 }
@@ -88,6 +91,10 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return fmt.Errorf("create data folder %s: %w: check its permissions or choose another with --data", data, err)
 	}
+	allowRoots := o.allowRoots
+	if !cmd.Flag("allow-root").Changed {
+		allowRoots = filepath.SplitList(g.getenv(envAllowRoots))
+	}
 	listen := g.flagOrEnv(cmd, "listen", envListen)
 	token := g.flagOrEnv(cmd, "token", envToken)
 
@@ -109,7 +116,7 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	var srv *proxy.Server
 	srv, err = proxy.NewServer(ctx, proxy.Config{
 		Telemetry: tel, PublicURL: serveURL(ln.Addr()),
-		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody,
+		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody, AllowedRoots: allowRoots,
 		Logger: log, Backends: backends.Default(log), Version: buildVersion().Version,
 		Provision: provisioner(regPath, func() *backends.Switcher { return srv.Switcher() }),
 	})
