@@ -169,7 +169,7 @@ func (rn *Runner) Migrate(ctx context.Context, name string, req Request, onProgr
 			rows, err := desc.WorkspaceRows(ctx, t.Entry, sw.DataDir)
 			out := make([]string, 0, len(rows))
 			for _, r := range rows {
-				if r.Rows > 0 {
+				if r.Rows > 0 && !r.Bookkeeping { // not the proxy's own checkpoints or coordination
 					out = append(out, fmt.Sprintf("table %s namespace %s workspace %s (%d rows)", r.Table, r.Namespace, r.Workspace, r.Rows))
 				}
 			}

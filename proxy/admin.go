@@ -166,16 +166,6 @@ func (s *Server) namespaces(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if d, err := s.cfg.Backends.For(h.entry); err == nil && d.Shared {
-		// A shared server holds other databases' workspaces: list this one's.
-		own := infos[:0]
-		for _, in := range infos {
-			if in.Workspace == "" {
-				own = append(own, in)
-			}
-		}
-		infos = own
-	}
 	return writeJSON(c, http.StatusOK, namespacesBody{Namespaces: nonNil(infos)})
 }
 
