@@ -15,7 +15,9 @@ type Vector interface {
 	// dimension was given).
 	Dim() int
 	// Upsert replaces each record (fields and vector) by id and sets its
-	// created_at to now. A vector of another dimension is ErrInvalid.
+	// created_at to the record's CreatedAt when it is not 0 (a copied
+	// record keeps its own), else to now. A vector of another dimension is
+	// ErrInvalid.
 	Upsert(ctx context.Context, records []VectorRecord) error
 	// Query returns up to TopK matches by descending cosine similarity, keeping
 	// only similarity >= Threshold (NanoVectorDB). Ties keep storage order.

@@ -77,6 +77,9 @@ type vectorIn struct {
 	ID     *string         `json:"id"`
 	Vector wireVector      `json:"vector"`
 	Fields json.RawMessage `json:"fields"`
+	// CreatedAt is a copied record's own created_at (Unix seconds); absent
+	// or 0: now.
+	CreatedAt *int64 `json:"created_at"`
 }
 
 type vectorUpsertRequest struct {
@@ -93,6 +96,9 @@ func (r *vectorUpsertRequest) validate() error {
 		}
 		if rec.Vector == nil {
 			return missing("records[" + strconv.Itoa(i) + "].vector")
+		}
+		if rec.CreatedAt != nil && *rec.CreatedAt < 0 {
+			return check(false, "records["+strconv.Itoa(i)+"].created_at", "must be Unix seconds, not negative")
 		}
 		if len(rec.Fields) > 0 && rec.Fields[0] != '{' && string(rec.Fields) != "null" {
 			return check(false, "records["+strconv.Itoa(i)+"].fields", "must be a JSON object")
@@ -114,6 +120,9 @@ func (s *Server) vecUpsert(c echo.Context) error {
 			fields = json.RawMessage("{}")
 		}
 		recs[i] = adapters.VectorRecord{ID: *r.ID, Fields: fields, Vector: r.Vector}
+		if r.CreatedAt != nil {
+			recs[i].CreatedAt = *r.CreatedAt
+		}
 		if i == 0 {
 			dim = len(r.Vector)
 		}

@@ -108,6 +108,26 @@ func testVector(t *testing.T, s *suite) {
 		require.Empty(t, got, "the old vector is gone")
 	})
 
+	t.Run("UpsertKeepsGivenCreatedAt", func(t *testing.T) {
+		// A copied record keeps its own created_at; without one it is now.
+		v := s.vector(t, ns("vdb"), dim)
+		old := vrec(t, "old", obj{"content": "copied"}, 1, 0, 0, 0)
+		old.CreatedAt = 1700000000
+		require.NoError(t, v.Upsert(ctx(t), []adapters.VectorRecord{old, vrec(t, "new", obj{"content": "fresh"}, 0, 1, 0, 0)}))
+		got, err := v.GetByIDs(ctx(t), []string{"old", "new"})
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		require.NotNil(t, got[0])
+		require.EqualValues(t, 1700000000, got[0].CreatedAt, "the given created_at is kept")
+		require.Equal(t, obj{"content": "copied"}, object(t, got[0].Fields), "created_at is not a field")
+		require.NotNil(t, got[1])
+		requireNow(t, numberOf(got[1].CreatedAt), "created_at without one given")
+		ms, err := v.Query(ctx(t), adapters.VectorQuery{Vector: []float32{1, 0, 0, 0}, TopK: 1, Threshold: 0.9})
+		require.NoError(t, err)
+		require.Equal(t, []string{"old"}, matchIDs(ms))
+		require.EqualValues(t, 1700000000, ms[0].CreatedAt)
+	})
+
 	t.Run("GetByIDs", func(t *testing.T) {
 		v := seed(t)
 		got, err := v.GetByIDs(ctx(t), []string{"e1", "missing", "e2"})

@@ -92,7 +92,11 @@ func (v *vectorStore) Upsert(ctx context.Context, records []adapters.VectorRecor
 			if len(r.Vector) != want {
 				return mutation{}, adapters.DimensionError(v.s.ns, want, len(r.Vector))
 			}
-			p, err := prepareVector(v.s.ns, walVector{ID: r.ID, Fields: r.Fields, CreatedAt: now, Vector: float32Bytes(r.Vector)})
+			at := now
+			if r.CreatedAt != 0 {
+				at = r.CreatedAt // a copied record's own
+			}
+			p, err := prepareVector(v.s.ns, walVector{ID: r.ID, Fields: r.Fields, CreatedAt: at, Vector: float32Bytes(r.Vector)})
 			if err != nil {
 				return mutation{}, err
 			}

@@ -300,6 +300,10 @@ func (v *vectorStore) Upsert(ctx context.Context, records []adapters.VectorRecor
 	wctx, wcancel := v.b.writeCtx(parent, len(rows))
 	defer wcancel()
 	err = v.b.upsertRows(wctx, v.scope(t), ids, rows, func(i int) []any {
+		if at := records[i].CreatedAt; at != 0 { // a copied record's own, as a load keeps it
+			created := time.Unix(at, 0).UTC()
+			return []any{pgvector.NewVector(records[i].Vector), created, created}
+		}
 		return []any{pgvector.NewVector(records[i].Vector), now, now}
 	}, pre)
 	if err != nil {

@@ -185,9 +185,10 @@ func (v *vector) post(ctx context.Context, sub string, in, out any) error {
 func (v *vector) Dim() int { return v.dim }
 
 type vectorIn struct {
-	ID     string          `json:"id"`
-	Vector string          `json:"vector"`
-	Fields json.RawMessage `json:"fields,omitempty"`
+	ID        string          `json:"id"`
+	Vector    string          `json:"vector"`
+	Fields    json.RawMessage `json:"fields,omitempty"`
+	CreatedAt int64           `json:"created_at,omitempty"`
 }
 
 func (v *vector) Upsert(ctx context.Context, records []adapters.VectorRecord) error {
@@ -200,7 +201,7 @@ func (v *vector) Upsert(ctx context.Context, records []adapters.VectorRecord) er
 			return adapters.Errorf(adapters.ErrInvalid, "invalid_argument", "send a vector with every record",
 				"record %q has no vector", r.ID)
 		}
-		in[i] = vectorIn{ID: r.ID, Vector: encodeVector(r.Vector), Fields: r.Fields}
+		in[i] = vectorIn{ID: r.ID, Vector: encodeVector(r.Vector), Fields: r.Fields, CreatedAt: r.CreatedAt}
 	}
 	if err := v.post(ctx, "/upsert", map[string]any{"records": in}, nil); err != nil {
 		return err

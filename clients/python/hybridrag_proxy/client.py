@@ -15,7 +15,7 @@ import random
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -47,7 +47,7 @@ class ProxyConfig:
 
     url: str = DEFAULT_URL
     db: str = DEFAULT_DB
-    token: str = ""
+    token: str = field(default="", repr=False)  # never printed
     pool_size: int = 64
     retry_seconds: float = 30.0
     timeout: float = 300.0
@@ -115,9 +115,21 @@ class ProxyClient:
         self._states: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
         # Optional observer of every HTTP round trip: fn(method, path, seconds).
         self.on_call: Optional[Callable[[str, str, float], None]] = None
+        # The database's backend type ("json", "postgres"), once asked.
+        self._backend_type: Optional[str] = None
 
     def __repr__(self) -> str:  # never shows the token
         return f"ProxyClient(url={self.config.url!r}, db={self.config.db!r})"
+
+    async def backend_type(self, refresh: bool = False) -> str:
+        """The database's backend type ("json" or "postgres"), from
+        GET /v1/databases/<db>; asked once, again with ``refresh`` (a storage's
+        initialize refreshes it, so a LightRAG started after a backend switch
+        sees the new one)."""
+        if self._backend_type is None or refresh:
+            out = await self.call("GET", self.target(""))
+            self._backend_type = str((out or {}).get("backend", ""))
+        return self._backend_type
 
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,19 @@ from .bases import DocProcessingStatus, DocStatus, DocStatusStorage, status_valu
 from .kv import KVMethods
 
 _SORT_FIELDS = ("created_at", "updated_at", "id", "file_path")
+_STATUS_VALUES = {s.value: s for s in DocStatus}
+
+
+def _as_json_storage(record: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The record as LightRAG's JsonDocStatusStorage hands it back: its
+    status is the DocStatus member LightRAG stored (so LightRAG's duplicate
+    error_msg reads "Status: DocStatus.PROCESSED" as with its own JSON
+    storage; its PostgreSQL storage returns the plain string)."""
+    if record is not None:
+        status = record.get("status")
+        if type(status) is str and status in _STATUS_VALUES:
+            record["status"] = _STATUS_VALUES[status]
+    return record
 
 
 @dataclass
@@ -22,6 +35,23 @@ class ProxyDocStatusStorage(KVMethods, DocStatusStorage):
         if parent is not None:
             parent()
         self._proxy_setup("doc-status")
+
+    async def initialize(self) -> None:
+        await super().initialize()
+        await self._client.backend_type(refresh=True)
+
+    async def _like_lightrag(self, records: list[Optional[dict[str, Any]]]) -> list[Optional[dict[str, Any]]]:
+        """Records shaped as LightRAG's storage of the same kind returns
+        them (JSON: DocStatus members; PostgreSQL: plain strings)."""
+        if records and await self._client.backend_type() == "json":
+            return [_as_json_storage(r) for r in records]
+        return records
+
+    async def get_by_id(self, id: str) -> dict[str, Any] | None:
+        return (await self._like_lightrag([await super().get_by_id(id)]))[0]
+
+    async def get_by_ids(self, ids: list[str]) -> list[dict[str, Any] | None]:
+        return await self._like_lightrag(await super().get_by_ids(ids))
 
     async def _counts(self) -> dict[str, int]:
         out = await self._get("/counts")
@@ -78,4 +108,4 @@ class ProxyDocStatusStorage(KVMethods, DocStatusStorage):
     async def get_doc_by_file_path(self, file_path: str) -> dict[str, Any] | None:
         out = await self._post("/by-file-path", {"file_path": file_path})
         doc = out.get("doc")
-        return None if doc is None else doc["data"]
+        return None if doc is None else (await self._like_lightrag([doc["data"]]))[0]

@@ -23,6 +23,22 @@ UPSERT_BATCH = 500
 # Records above which the request body is encoded off the event loop.
 _OFFLOAD_RECORDS = 200
 
+# What LightRAG's PGVectorStorage writes into its chunks table beyond
+# meta_fields (postgres_impl.py _upsert_chunks: the tokens and
+# chunk_order_index columns). Sent only to a PostgreSQL database: a JSON
+# database keeps NanoVectorDB's meta_fields only, as LightRAG's JSON storage.
+_PG_CHUNK_COLUMNS = ("tokens", "chunk_order_index")
+
+
+def _created_at(v: dict[str, Any]) -> Optional[int]:
+    """A record's own created_at (Unix seconds) when the caller gives one
+    (a record copied from another store), else None (the proxy sets now)."""
+    for key in ("__created_at__", "created_at"):
+        at = v.get(key)
+        if isinstance(at, (int, float)) and not isinstance(at, bool) and at > 0:
+            return int(at)
+    return None
+
 
 def encode_vector(vec: Any) -> str:
     """base64 of little-endian float32 for a list of numbers or a 1-D
@@ -64,6 +80,18 @@ class ProxyVectorStorage(ProxyStorageMixin, BaseVectorStorage):
         self._embed_kwargs: Optional[bool] = None
         self._proxy_setup("vectors", dim=self._dim)
 
+    async def initialize(self) -> None:
+        await super().initialize()
+        if self.namespace == "chunks":
+            await self._client.backend_type(refresh=True)
+
+    async def _kept_fields(self) -> set[str]:
+        """The keys of a record the storage sends: meta_fields, plus on
+        PostgreSQL the chunk columns LightRAG's PGVectorStorage fills."""
+        if self.namespace == "chunks" and await self._client.backend_type() == "postgres":
+            return self.meta_fields | set(_PG_CHUNK_COLUMNS)
+        return self.meta_fields
+
     async def _embed(self, texts: list[str], context: str, **extra: Any) -> Any:
         if self.embedding_func is None:
             raise ValueError(f"vector storage {self.namespace!r} has no embedding_func")
@@ -94,11 +122,14 @@ class ProxyVectorStorage(ProxyStorageMixin, BaseVectorStorage):
             raise ValueError(
                 f"embedding_func returned {len(vectors)} vectors for {len(ids)} texts in {self.namespace!r}"
             )
-        meta = self.meta_fields
-        records = [
-            {"id": k, "vector": vec, "fields": {f: v[f] for f in v if f in meta}}
-            for k, v, vec in zip(ids, values, vectors)
-        ]
+        meta = await self._kept_fields()
+        records = []
+        for k, v, vec in zip(ids, values, vectors):
+            rec = {"id": k, "vector": vec, "fields": {f: v[f] for f in v if f in meta}}
+            at = _created_at(v)
+            if at is not None:
+                rec["created_at"] = at
+            records.append(rec)
         for i in range(0, len(records), UPSERT_BATCH):
             part = {"records": records[i : i + UPSERT_BATCH]}
             if len(part["records"]) > _OFFLOAD_RECORDS:

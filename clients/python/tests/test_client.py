@@ -214,6 +214,34 @@ class ClientTest(unittest.IsolatedAsyncioTestCase):
             ProxyConfig.from_env({"HYBRIDRAG_PROXY_RETRY_SECONDS": "soon"})
         self.assertIs(hp.get_client(cfg), hp.get_client(cfg), "one shared client per configuration")
 
+    def test_config_repr_hides_the_token(self) -> None:
+        cfg = ProxyConfig.from_env({"HYBRIDRAG_PROXY_URL": "http://10.0.0.1:9000",
+                                    "HYBRIDRAG_PROXY_TOKEN": "s3cret-token-value"})
+        self.assertEqual(cfg.token, "s3cret-token-value")
+        for text in (repr(cfg), str(cfg), f"{cfg}", repr(ProxyClient(cfg))):
+            self.assertNotIn("s3cret-token-value", text, "the token never shows")
+        self.assertIn("10.0.0.1:9000", repr(cfg), "the rest still shows")
+
+    def test_deploy_files_use_the_clients_variables(self) -> None:
+        # deploy/docker-compose.yml and the docs must name the variables the
+        # client reads (ENV_* of client.py), not other spellings.
+        import re
+
+        from hybridrag_proxy import client as cl
+
+        known = {cl.ENV_URL, cl.ENV_DB, cl.ENV_TOKEN, cl.ENV_POOL, cl.ENV_RETRY, cl.ENV_TIMEOUT}
+        root = Path(__file__).resolve().parents[3]
+        compose = (root / "deploy" / "docker-compose.yml").read_text()
+        env = set(re.findall(r"^\s+(HYBRIDRAG_[A-Z_]+):", compose, re.M))
+        self.assertTrue({cl.ENV_URL, cl.ENV_DB, cl.ENV_TOKEN} <= env, f"compose passes {sorted(env)}")
+        files = [root / "deploy" / "docker-compose.yml", root / "README.md", root / "clients" / "python" / "README.md"]
+        files += sorted((root / "docs").glob("*.md"))
+        for f in files:
+            if not f.exists():
+                continue
+            for name in re.findall(r"HYBRIDRAG_(?:STORAGE_)?PROXY_[A-Z_]+", f.read_text()):
+                self.assertIn(name, known, f"{f.relative_to(root)} names {name}, which the client does not read")
+
 
 class RegisterTest(unittest.TestCase):
     def test_register_without_lightrag(self) -> None:

@@ -204,6 +204,57 @@ class StorageCases:
         self.assertTrue(await v.is_empty())
         await v.index_done_callback()
 
+    async def test_vector_upsert_keeps_given_created_at(self) -> None:
+        # A record copied from another store (its get_by_id view) keeps its
+        # created_at; a record without one gets now.
+        v = h.vector("entities", self.ws, h.FakeEmbedder(4), {"entity_name", "content"})
+        await v.initialize()
+        before = int(time.time())
+        await v.upsert({"copied": {"entity_name": "A", "content": "a", "__created_at__": 1700000000,
+                                   "created_at": 1700000000},
+                        "fresh": {"entity_name": "B", "content": "b"}})
+        copied, fresh = await v.get_by_ids(["copied", "fresh"])
+        self.assertEqual((copied["created_at"], copied["__created_at__"]), (1700000000, 1700000000))
+        self.assertEqual({k: copied[k] for k in ("entity_name", "content")}, {"entity_name": "A", "content": "a"})
+        self.assertGreaterEqual(fresh["created_at"], before)
+        again = h.vector("entities", h.fresh_workspace(), h.FakeEmbedder(4), {"entity_name", "content"})
+        await again.upsert({"copied": copied})
+        self.assertEqual((await again.get_by_id("copied"))["created_at"], 1700000000, "a copy of a copy too")
+
+    async def test_vector_chunk_rows_like_lightrag(self) -> None:
+        # LightRAG's chunks_vdb: meta_fields full_doc_id, content, file_path;
+        # its records also hold tokens and chunk_order_index, which its
+        # PGVectorStorage writes into their columns and NanoVectorDB drops.
+        v = h.vector("chunks", self.ws, h.FakeEmbedder(4), {"full_doc_id", "content", "file_path"})
+        await v.initialize()
+        await v.upsert({"chunk-1": {"tokens": 12, "content": "hello", "chunk_order_index": 3,
+                                    "full_doc_id": "doc-1", "file_path": "a.txt", "llm_cache_list": []}})
+        got = await v.get_by_id("chunk-1")
+        self.assertEqual({k: got[k] for k in ("full_doc_id", "content", "file_path")},
+                         {"full_doc_id": "doc-1", "content": "hello", "file_path": "a.txt"})
+        self.assertNotIn("llm_cache_list", got)
+        if self.backend == "json":
+            self.assertNotIn("tokens", got, "NanoVectorDB keeps meta_fields only")
+            self.assertNotIn("chunk_order_index", got)
+            await v.index_done_callback()
+            path = os.path.join(self.server.data, self.db, self.ws, "vdb_chunks.json")
+            with open(path, encoding="utf-8") as f:
+                item = json.load(f)["data"][0]
+            self.assertEqual(set(item), {"__id__", "__created_at__", "full_doc_id", "content", "file_path", "vector"})
+            return
+        self.assertEqual((got["tokens"], got["chunk_order_index"]), (12, 3), "PGVectorStorage's SELECT * has them")
+        try:
+            import asyncpg  # type: ignore[import-not-found]
+        except ImportError:
+            return
+        conn = await asyncpg.connect(require_pg())
+        try:
+            row = await conn.fetchrow("SELECT tokens, chunk_order_index FROM lightrag_vdb_chunks_pyclient_test_4d "
+                                      "WHERE workspace = $1 AND id = $2", self.ws, "chunk-1")
+        finally:
+            await conn.close()
+        self.assertEqual((row["tokens"], row["chunk_order_index"]), (12, 3), "the row's own columns")
+
     async def test_vector_embedding_batches(self) -> None:
         emb = h.FakeEmbedder(4, accept_context=False)  # a LightRAG <= 1.4.9 style embedding function
         v = h.vector("chunks", self.ws, emb, {"content"}, embedding_batch_num=3)
@@ -398,6 +449,24 @@ class StorageCases:
         self.assertFalse(await d.is_empty())
         self.assertEqual(await d.count(), 25)
         await d.index_done_callback()
+
+    async def test_doc_status_status_like_lightrag(self) -> None:
+        # LightRAG's duplicate-document error_msg formats the stored status:
+        # f"... Status: {existing_doc.get('status', 'unknown')}". Its JSON
+        # storage hands back the DocStatus it stored ("DocStatus.PROCESSED"),
+        # its PostgreSQL storage the column's string ("processed").
+        d = h.docs(self.ws)
+        await d.initialize()
+        await d.upsert({"doc-1": {**self._doc(1), "status": DocStatus.PROCESSED}})
+        want = "Status: DocStatus.PROCESSED" if self.backend == "json" else "Status: processed"
+        existing = await d.get_by_id("doc-1")
+        self.assertEqual(f"Status: {existing.get('status', 'unknown')}", want)
+        self.assertEqual(existing["status"], "processed")
+        self.assertEqual(json.loads(json.dumps(existing))["status"], "processed")
+        [many] = await d.get_by_ids(["doc-1"])
+        self.assertEqual(f"Status: {many['status']}", want)
+        by_path = await d.get_doc_by_file_path(self._doc(1)["file_path"])
+        self.assertEqual(f"Status: {by_path['status']}", want)
 
     async def test_doc_status_queries(self) -> None:
         d = await self._seed_docs()
