@@ -39,10 +39,11 @@ SYSTEM_PYTHON = os.environ.get("HYBRIDRAG_TEST_LIGHTRAG_PYTHON", "/usr/bin/pytho
 APT_PACKAGES = "python3-numpy python3-networkx python3-dotenv python3-tenacity python3-pydantic python3-httpx " \
                "python3-xxhash python3-packaging python3-pandas"
 
-# Fixtures of different LightRAG eras, all with the four storage kinds:
+# Every fixture folder (LightRAG eras from 1.0.8 to 1.4.16); the four named
+# here must be among them, one per era with all four storage kinds:
 # 1.0.8-1.1.2 (cache nested by mode), 1.3.10-1.4.4, 1.4.9.x+ (entity/relation
 # chunk stores, per-item vectors) and a small recent one.
-FOLDERS = [
+ERAS = [
     "Janjunp__llm_lightrag__dickens",
     "rev1995__LightRAG__rag_storage",
     "traversaal-ai__lennyhub-rag__rag_storage",
@@ -173,10 +174,13 @@ class ExportOpensInLightRAGTest(unittest.TestCase):
         return env
 
     def read_with_lightrag(self, folder: str) -> dict:
-        res = subprocess.run([SYSTEM_PYTHON, "-c", READER, folder, str(SAMPLES)], env=self._env(),
-                             capture_output=True, text=True, timeout=300)
+        res = self._read(folder)
         self.assertEqual(res.returncode, 0, f"LightRAG could not open {folder}:\n{res.stderr[-4000:]}")
         return json.loads(res.stdout.strip().splitlines()[-1])
+
+    def _read(self, folder: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SYSTEM_PYTHON, "-c", READER, folder, str(SAMPLES)], env=self._env(),
+                              capture_output=True, text=True, timeout=300)
 
     def proxy(self, tmp: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")}
@@ -185,14 +189,19 @@ class ExportOpensInLightRAGTest(unittest.TestCase):
                               timeout=timeout, cwd=tmp)
 
     def test_export_reads_the_same_in_lightrag(self) -> None:
-        present = [f for f in FOLDERS if (FIXTURES / f).is_dir()]
-        if len(present) < 3:
-            _fail_or_skip(f"fewer than 3 of the chosen fixtures are present in {FIXTURES}: {present}")
+        present = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+        missing = [f for f in ERAS if f not in present]
+        if missing:
+            _fail_or_skip(f"fixtures of every era must be present in {FIXTURES}; missing {missing}")
         for name in present:
             with self.subTest(fixture=name):
                 self._roundtrip(name)
 
     def _roundtrip(self, fixture: str) -> None:
+        if self._read(str(FIXTURES / fixture)).returncode != 0:
+            # LightRAG 1.4.16 itself cannot open this folder (a file of another
+            # tool or era); the Go fixture tests still compare its records.
+            self.skipTest(f"LightRAG 1.4.16 cannot open the original {fixture}")
         tmp = tempfile.mkdtemp(prefix="hybridrag-export-")
         self.addCleanup(shutil.rmtree, tmp, True)
         src = os.path.join(tmp, "src")
@@ -242,7 +251,12 @@ class ExportOpensInLightRAGTest(unittest.TestCase):
                 sa, sb = repr(a), repr(b)
                 diffs.append(f"{what}: original {sa[:300]} != exported {sb[:300]}")
 
-        same(sorted(orig["kv"]), sorted(got["kv"]), "KV namespaces")
+        # An empty namespace and a missing file read the same in LightRAG;
+        # PostgreSQL keeps no empty namespaces, so an export writes none.
+        def nonempty(d: dict) -> list[str]:
+            return sorted(ns for ns, v in d.items() if v["count"])
+
+        same(nonempty(orig["kv"]), nonempty(got["kv"]), "KV namespaces holding records")
         for ns, o in orig["kv"].items():
             g = got["kv"].get(ns)
             if g is None:
@@ -252,7 +266,8 @@ class ExportOpensInLightRAGTest(unittest.TestCase):
             for k, rec in o["samples"].items():
                 same(rec, g["samples"].get(k), f"kv_store_{ns} record {k}")
 
-        same(orig["doc_status"] is None, got["doc_status"] is None, "doc status present")
+        same(bool(orig["doc_status"] and orig["doc_status"]["count"]), bool(got["doc_status"] and got["doc_status"]["count"]),
+             "doc status holding records")
         if orig["doc_status"] is not None and got["doc_status"] is not None:
             o, g = orig["doc_status"], got["doc_status"]
             same(o["count"], g["count"], "doc_status count")
@@ -261,7 +276,7 @@ class ExportOpensInLightRAGTest(unittest.TestCase):
             for k, rec in o["samples"].items():
                 same(rec, g["samples"].get(k), f"doc_status record {k}")
 
-        same(sorted(orig["vdb"]), sorted(got["vdb"]), "vector namespaces")
+        same(nonempty(orig["vdb"]), nonempty(got["vdb"]), "vector namespaces holding records")
         for ns, o in orig["vdb"].items():
             g = got["vdb"].get(ns)
             if g is None:
