@@ -2,6 +2,8 @@ package migration
 
 import (
 	"time"
+
+	"github.com/hybridrag/storage-proxy/adapters"
 )
 
 // Progress is a snapshot of a run, for the progress bar, the admin API and
@@ -34,11 +36,17 @@ type UnitProgress struct {
 	Bytes      int64  `json:"bytes"`
 	TotalBytes int64  `json:"total_bytes"`
 	Finished   bool   `json:"finished"`
+	// Seconds is the time this run spent copying the unit.
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 func (r *run) initProgress(units []Unit) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.eta.kinds = map[string]adapters.Kind{}
+	for _, u := range units {
+		r.eta.kinds[u.Key()] = u.Kind
+	}
 	r.prog.Units = make([]UnitProgress, len(units))
 	r.prog.TotalRecords, r.prog.TotalBytes = 0, 0
 	for i, u := range units {
@@ -61,44 +69,69 @@ func (r *run) initProgress(units []Unit) {
 	}
 }
 
-// etaModel predicts the copy's remaining time from two speeds measured as
-// it goes: the file readers first skim a whole file for its ids before the
-// first record comes (fast, but a pause at every unit's start), then
-// records flow at the loading speed. Mixing the two into one rate would
-// make the ETA swing at every unit.
+// etaModel predicts the copy's remaining time. A unit's copy costs a part
+// per record (parsing, encoding, one COPY row) and a part per byte (reading,
+// transfer), in proportions that differ a lot by kind: a GraphML edge costs
+// more than a vector's worth of bytes would say, a 3 KB chunk vector less
+// than its bytes. costPrior weighs the units with per-kind costs measured
+// on this project's machines (docs/BENCHMARKS.md); the time the copy has
+// taken so far scales them to the machine at hand.
 type etaModel struct {
-	began      time.Time     // the copy phase
-	unitStart  time.Time     // the current unit, until its first batch
-	unit       string        // its key
-	unitBytes  int64         // its file size
-	skimming   bool          // no batch of the current unit yet
-	skim       time.Duration // time before first batches, units so far
-	skimBytes  int64         // their files' sizes
-	startBytes int64         // bytes of units started in this run (pending ones excluded)
-	baseBytes  int64         // credited bytes when this run's copy began
+	began     time.Time // the copy phase
+	unitStart time.Time // when the current unit began
+	unit      string    // its key
+	baseCost  float64   // prior cost of the work done before this run's copy
+	kinds     map[string]adapters.Kind
 }
 
-// beginUnit notes that u's copy starts (its readers skim the file first).
+// Per-record and per-megabyte costs by kind, in seconds: a least-squares
+// reading of one migration of the generated 1 GB folder (bench/migrate.sh).
+var costPerRecord = map[adapters.Kind]float64{adapters.KindKV: 16e-6, adapters.KindDocStatus: 16e-6,
+	adapters.KindVector: 16e-6, adapters.KindGraph: 40e-6}
+
+var costPerMB = map[adapters.Kind]float64{adapters.KindKV: 0.020, adapters.KindDocStatus: 0.020,
+	adapters.KindVector: 0.0102, adapters.KindGraph: 0.010}
+
+// costPrior is the expected cost of copying records records and bytes
+// bytes of a unit of kind k (only the ratios between units matter).
+func costPrior(k adapters.Kind, records, bytes int64) float64 {
+	return costPerRecord[k]*float64(records) + costPerMB[k]*float64(bytes)/1e6
+}
+
+// costDoneLocked is the prior cost of the work done, and of all the work.
+func (r *run) costDoneLocked() (done, total float64) {
+	for _, up := range r.prog.Units {
+		k := r.eta.kinds[up.Unit]
+		all := costPrior(k, max(up.Total, up.Records), up.TotalBytes)
+		total += all
+		switch {
+		case up.Finished:
+			done += all
+		case up.Total > 0:
+			done += all * float64(up.Records) / float64(up.Total)
+		}
+	}
+	return done, total
+}
+
+// beginUnit notes that u's copy starts.
 func (r *run) beginUnit(u Unit) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.eta.unitStart, r.eta.unit, r.eta.unitBytes, r.eta.skimming = time.Now(), u.Key(), u.Bytes, true
-	r.eta.startBytes += u.Bytes
+	r.eta.unitStart, r.eta.unit = time.Now(), u.Key()
 }
 
 // advance records that unit u has done records loaded.
 func (r *run) advance(u Unit, done int64, finished bool) {
 	r.mu.Lock()
 	now := time.Now()
-	if r.eta.skimming && u.Key() == r.eta.unit {
-		r.eta.skimming = false
-		r.eta.skim += now.Sub(r.eta.unitStart)
-		r.eta.skimBytes += u.Bytes
-	}
 	var recs, bytes int64
 	for i := range r.prog.Units {
 		up := &r.prog.Units[i]
 		if up.Unit == u.Key() {
+			if finished && !up.Finished && r.eta.unit == u.Key() {
+				up.Seconds = now.Sub(r.eta.unitStart).Seconds()
+			}
 			up.Records, up.Finished = done, finished
 			if up.Total < done || finished {
 				up.Total = done
@@ -124,39 +157,16 @@ func (r *run) advance(u Unit, done int64, finished bool) {
 
 // etaLocked is the copy's remaining time in seconds, -1 while unknown.
 func (r *run) etaLocked(now time.Time) float64 {
-	e := &r.eta
-	if e.began.IsZero() || e.skim <= 0 {
+	if r.eta.began.IsZero() {
 		return -1
 	}
-	loading := now.Sub(e.began) - e.skim
-	if e.skimming {
-		loading -= now.Sub(e.unitStart)
-	}
-	loaded := r.prog.Bytes - e.baseBytes
-	if loading <= 0 || loaded <= 0 {
+	done, total := r.costDoneLocked()
+	done -= r.eta.baseCost
+	el := now.Sub(r.eta.began).Seconds()
+	if done <= 0 || el <= 0 {
 		return -1
 	}
-	loadSpeed := float64(loaded) / loading.Seconds()     // bytes of records a second
-	skimSpeed := float64(e.skimBytes) / e.skim.Seconds() // bytes skimmed a second
-	left := float64(r.prog.TotalBytes-r.prog.Bytes) / loadSpeed
-	pending := r.prog.TotalBytes - e.baseBytes - e.startBytes // units not begun
-	left += float64(max(pending, 0)) / skimSpeed
-	if e.skimming {
-		left += max(float64(e.unitBytes)/skimSpeed-now.Sub(e.unitStart).Seconds(), 0)
-	}
-	return left
-}
-
-// workLocked is the fraction of the copy done: by bytes where the source
-// has files (records differ a lot in size), else by records.
-func (r *run) workLocked() float64 {
-	if r.prog.TotalBytes > 0 {
-		return float64(r.prog.Bytes) / float64(r.prog.TotalBytes)
-	}
-	if r.prog.TotalRecords > 0 {
-		return float64(r.prog.Records) / float64(r.prog.TotalRecords)
-	}
-	return 0
+	return (total - r.eta.baseCost - done) * el / done
 }
 
 func (r *run) phase(p string) {
@@ -165,8 +175,9 @@ func (r *run) phase(p string) {
 	r.prog.Phase = p
 	r.phaseAt = time.Now()
 	if p == PhaseCopy {
-		// Work a resumed run had done before does not count in its speeds.
-		r.eta = etaModel{began: r.phaseAt, baseBytes: r.prog.Bytes}
+		// Work a resumed run had done before does not count in its speed.
+		r.eta.began = r.phaseAt
+		r.eta.baseCost, _ = r.costDoneLocked()
 	}
 	r.mu.Unlock()
 	r.log.Info("migration phase", "phase", p)

@@ -275,7 +275,43 @@ func (s *BackendSource) Fingerprint(ctx context.Context) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-const scanPage = 1000
+// scanPage is the largest page a BackendSource asks for. Pages start small
+// and grow while they stay small in bytes: records differ a thousandfold in
+// size (a document of megabytes, an edge of a few hundred bytes), so a page
+// of a fixed count would hold a whole large namespace in memory.
+const (
+	scanPage      = 1000
+	firstScanPage = 8
+)
+
+// pages calls each for every record of the pages scan returns, sizing the
+// pages to about maxBatchBytes; scan is asked for limit records after the
+// last one it returned.
+func pages[T any](scan func(limit int) ([]T, error), size func(T) int, each func(T) error) error {
+	limit := firstScanPage
+	for {
+		page, err := scan(limit)
+		if err != nil {
+			return err
+		}
+		bytes := 0
+		for _, r := range page {
+			bytes += size(r)
+			if err := each(r); err != nil {
+				return err
+			}
+		}
+		if len(page) < limit {
+			return nil
+		}
+		switch {
+		case bytes > maxBatchBytes:
+			limit = max(1, limit/2)
+		case bytes < maxBatchBytes/4:
+			limit = min(2*limit, scanPage)
+		}
+	}
+}
 
 func (s *BackendSource) Stream(ctx context.Context, u Unit, skip int64, size int, _ func(Problem),
 	fn func(adapters.Batch) error) error {
@@ -288,84 +324,80 @@ func (s *BackendSource) Stream(ctx context.Context, u Unit, skip int64, size int
 		if !ok {
 			return fmt.Errorf("%s cannot list records in stored form: %w", s.Name, adapters.ErrUnsupported)
 		}
-		for after := ""; ; {
-			page, err := sc.ScanStoredKV(ctx, u.NS, u.Kind, after, scanPage)
-			if err != nil {
-				return err
+		after := ""
+		err := pages(func(limit int) ([]adapters.KVRecord, error) {
+			page, err := sc.ScanStoredKV(ctx, u.NS, u.Kind, after, limit)
+			if len(page) > 0 {
+				after = page[len(page)-1].ID
 			}
-			for _, r := range page {
-				if keep() {
-					if err := b.kv(r); err != nil {
-						return err
-					}
-				}
+			return page, err
+		}, func(r adapters.KVRecord) int { return len(r.ID) + len(r.Data) }, func(r adapters.KVRecord) error {
+			if keep() {
+				return b.kv(r)
 			}
-			if len(page) < scanPage {
-				break
-			}
-			after = page[len(page)-1].ID
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	case adapters.KindVector:
 		v, err := s.B.Vector(ctx, u.NS, 0)
 		if err != nil {
 			return err
 		}
-		for after := ""; ; {
-			page, err := v.Scan(ctx, after, scanPage)
-			if err != nil {
-				return err
+		after := ""
+		err = pages(func(limit int) ([]adapters.VectorRecord, error) {
+			page, err := v.Scan(ctx, after, limit)
+			if len(page) > 0 {
+				after = page[len(page)-1].ID
 			}
-			for _, r := range page {
-				if keep() {
-					if err := b.vector(r); err != nil {
-						return err
-					}
-				}
+			return page, err
+		}, func(r adapters.VectorRecord) int { return len(r.ID) + len(r.Fields) + 4*len(r.Vector) }, func(r adapters.VectorRecord) error {
+			if keep() {
+				return b.vector(r)
 			}
-			if len(page) < scanPage {
-				break
-			}
-			after = page[len(page)-1].ID
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	case adapters.KindGraph:
 		g, err := s.B.Graph(ctx, u.NS)
 		if err != nil {
 			return err
 		}
-		for after := ""; ; {
-			page, err := g.ScanNodes(ctx, after, scanPage)
-			if err != nil {
-				return err
+		after := ""
+		err = pages(func(limit int) ([]adapters.Node, error) {
+			page, err := g.ScanNodes(ctx, after, limit)
+			if len(page) > 0 {
+				after = page[len(page)-1].ID
 			}
-			for _, n := range page {
-				if keep() {
-					if err := b.node(n); err != nil {
-						return err
-					}
-				}
+			return page, err
+		}, func(n adapters.Node) int { return len(n.ID) + propsSize(n.Props) }, func(n adapters.Node) error {
+			if keep() {
+				return b.node(n)
 			}
-			if len(page) < scanPage {
-				break
-			}
-			after = page[len(page)-1].ID
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		for after := (adapters.Edge{}); ; {
-			page, err := g.ScanEdges(ctx, after, scanPage)
-			if err != nil {
-				return err
+		var afterEdge adapters.Edge
+		err = pages(func(limit int) ([]adapters.EdgeData, error) {
+			page, err := g.ScanEdges(ctx, afterEdge, limit)
+			if len(page) > 0 {
+				last := page[len(page)-1]
+				afterEdge = adapters.Edge{Src: last.Src, Tgt: last.Tgt}
 			}
-			for _, e := range page {
-				if keep() {
-					if err := b.edge(e); err != nil {
-						return err
-					}
-				}
+			return page, err
+		}, func(e adapters.EdgeData) int { return len(e.Src) + len(e.Tgt) + propsSize(e.Props) }, func(e adapters.EdgeData) error {
+			if keep() {
+				return b.edge(e)
 			}
-			if len(page) < scanPage {
-				break
-			}
-			last := page[len(page)-1]
-			after = adapters.Edge{Src: last.Src, Tgt: last.Tgt}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("%s: unknown kind %s", u.Key(), strconv.Quote(string(u.Kind)))

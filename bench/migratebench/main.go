@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -39,9 +40,9 @@ import (
 )
 
 type options struct {
-	dir, dsn, workspace string
-	batch               int
-	raw, keep, child    bool
+	dir, dsn, workspace, heapDir string
+	batch                        int
+	raw, keep, child             bool
 }
 
 func main() {
@@ -53,6 +54,7 @@ func main() {
 	flag.BoolVar(&o.raw, "raw", true, "also time a raw CopyFrom of the same records")
 	flag.BoolVar(&o.keep, "keep", false, "keep the migrated rows")
 	flag.BoolVar(&o.child, "child", false, "internal: run the migration in this process")
+	flag.StringVar(&o.heapDir, "heap-profiles", "", "write a heap profile into this folder whenever the migrating process's RSS reaches a new high (16 MiB steps)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -75,6 +77,33 @@ type sample struct {
 	Work   float64 `json:"work"`
 	ETA    float64 `json:"eta"`
 	RSSMiB float64 `json:"rss_mib"` // resident set size now (/proc/self/statm)
+}
+
+// watchHeap writes a heap profile each time RSS grows 16 MiB past its high,
+// to find what a peak holds.
+func watchHeap(dir string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		high := rssMiB()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if r := rssMiB(); r > high+16 {
+				high = r
+				f, err := os.Create(filepath.Join(dir, fmt.Sprintf("heap-%03.0fMiB.pprof", r)))
+				if err == nil {
+					_ = pprof.WriteHeapProfile(f)
+					_ = f.Close()
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // rssMiB is this process's resident set size.
@@ -112,6 +141,10 @@ func child(ctx context.Context, o options) error {
 	log := slog.New(slog.DiscardHandler)
 	sw := &backends.Switcher{RegistryPath: reg, DataDir: data, Catalog: backends.Default(log)}
 	rn := &migration.Runner{Switcher: sw, Log: log}
+	if o.heapDir != "" {
+		stop := watchHeap(o.heapDir)
+		defer stop()
+	}
 	out := json.NewEncoder(os.Stdout)
 	start := time.Now()
 	last := time.Time{}
@@ -145,7 +178,8 @@ func runChild(ctx context.Context, o options) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-child", "-dir", o.dir, "-dsn", o.dsn, "-workspace", o.workspace, fmt.Sprintf("-batch=%d", o.batch)}
+	args := []string{"-child", "-dir", o.dir, "-dsn", o.dsn, "-workspace", o.workspace, fmt.Sprintf("-batch=%d", o.batch),
+		"-heap-profiles", o.heapDir}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -372,7 +406,8 @@ func rawCopy(ctx context.Context, o options, src *migration.FolderSource, units 
 
 // cleanup drops the migrated rows (the default workspace of the run).
 func cleanup(ctx context.Context, o options) {
-	b, err := postgres.Open(ctx, postgres.Config{DSN: o.dsn, Workspace: o.workspace, EmbeddingModel: "bench"})
+	b, err := postgres.Open(ctx, postgres.Config{DSN: o.dsn, Workspace: o.workspace, EmbeddingModel: "bench",
+		QueryTimeout: 10 * time.Minute}) // dropping a GB takes a while
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cleanup:", err)
 		return

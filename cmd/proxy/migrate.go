@@ -350,7 +350,7 @@ func printSummary(w io.Writer, s *migration.Summary, jsonOut bool) {
 	}
 	fmt.Fprintf(w, ": %.1fs\n", s.Seconds)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tRECORDS\tVERIFIED")
+	fmt.Fprintln(tw, "NAMESPACE\tRECORDS\tSECONDS\tVERIFIED")
 	checks := map[string]migration.Check{}
 	for _, c := range s.Checks {
 		checks[c.Unit] = c
@@ -363,7 +363,7 @@ func printSummary(w io.Writer, s *migration.Summary, jsonOut bool) {
 				v = "DIFFERS: " + strings.Join(c.Differences, "; ")
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", u.Unit, u.Records, v)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\n", u.Unit, u.Records, u.Seconds, v)
 	}
 	_ = tw.Flush()
 	for _, p := range s.Phases {
