@@ -1,5 +1,7 @@
 package lightragfile
 
+import "unicode/utf8"
+
 // LegacyEntry is one entry of a pre-1.3.10 nested LLM cache mode.
 type LegacyEntry struct {
 	Hash, CacheType string
@@ -47,13 +49,30 @@ func LegacyCacheEntries(raw []byte, name string) ([]LegacyEntry, bool) {
 		if !hasReturn {
 			nested = false
 		}
-		entries = append(entries, LegacyEntry{Hash: string(key), CacheType: cacheType, Data: v})
+		// Written back as text, an invalid byte of the key becomes U+FFFD
+		// (one each, as the writer does); the flattened id must say so now.
+		entries = append(entries, LegacyEntry{Hash: validUTF8(key), CacheType: cacheType, Data: v})
 		return nil
 	})
 	if err != nil || !nested {
 		return nil, false
 	}
 	return entries, true
+}
+
+// validUTF8 is b with every byte that is not part of valid UTF-8 replaced
+// by U+FFFD.
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	out := make([]rune, 0, len(b))
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		out = append(out, r) // RuneError for an invalid byte
+		b = b[n:]
+	}
+	return string(out)
 }
 
 // pyStr reads a value and renders it like Python's str() would in an
