@@ -37,12 +37,7 @@ func (s *Server) newMigrations() *migration.Manager {
 
 type migrationRequest struct{ migration.Request }
 
-func (r *migrationRequest) validate() error {
-	if err := r.Request.Validate(); err != nil {
-		return err
-	}
-	return nil
-}
+func (r *migrationRequest) validate() error { return r.Request.Validate() }
 
 func (s *Server) knownDatabase(c echo.Context) (string, error) {
 	name := pathParam(c, "db")
@@ -75,26 +70,31 @@ func (s *Server) startMigration(c echo.Context) error {
 	return writeJSON(c, http.StatusAccepted, j.Status())
 }
 
-func (s *Server) getMigration(c echo.Context) error {
+// lastJob is the running (or last) migration of the request's database.
+func (s *Server) lastJob(c echo.Context) (string, *migration.Job, error) {
 	name, err := s.knownDatabase(c)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	j, ok := s.migrations.Get(name)
 	if !ok {
-		return noMigration(name)
+		return "", nil, noMigration(name)
+	}
+	return name, j, nil
+}
+
+func (s *Server) getMigration(c echo.Context) error {
+	_, j, err := s.lastJob(c)
+	if err != nil {
+		return err
 	}
 	return writeJSON(c, http.StatusOK, j.Status())
 }
 
 func (s *Server) cancelMigration(c echo.Context) error {
-	name, err := s.knownDatabase(c)
+	name, j, err := s.lastJob(c)
 	if err != nil {
 		return err
-	}
-	j, ok := s.migrations.Get(name)
-	if !ok {
-		return noMigration(name)
 	}
 	s.migrations.Cancel(name)
 	return writeJSON(c, http.StatusOK, j.Status())
