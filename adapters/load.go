@@ -20,6 +20,10 @@ type Batch struct {
 	// with no properties (as UpsertEdges does).
 	Nodes []Node
 	Edges []EdgeData
+	// Online marks a batch loaded while the namespace takes writes (a live
+	// migration): the backend keeps its indexes rather than dropping them
+	// for a faster bulk load.
+	Online bool
 }
 
 // Len is the number of records in the batch.
@@ -57,4 +61,7 @@ type Loader interface {
 // ascending id order after `after` (Scan of KV answers the read view).
 type StoredKVScanner interface {
 	ScanStoredKV(ctx context.Context, ns Namespace, kind Kind, after string, limit int) ([]KVRecord, error)
+	// GetStoredKV returns the stored form of the ids that exist, in id
+	// order (a live migration reads back what a write stored).
+	GetStoredKV(ctx context.Context, ns Namespace, kind Kind, ids []string) ([]KVRecord, error)
 }

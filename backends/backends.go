@@ -207,6 +207,31 @@ type Info struct {
 	// LightRAGEnv is what LightRAG needs in its environment to open the
 	// same rows directly (POSTGRES_WORKSPACE=...).
 	LightRAGEnv []string `json:"lightrag_env,omitempty"`
+	// LiveMigration names the backend a live migration is moving the
+	// database to (every write goes to both until the cutover).
+	LiveMigration *LiveInfo `json:"live_migration,omitempty"`
+	// Archive is the backend the database left at a live migration's
+	// cutover: kept read-only, as it was then; `proxy migrate rollback`
+	// moves the database back into it.
+	Archive *ArchiveInfo `json:"archive,omitempty"`
+}
+
+// LiveInfo is a live migration in progress, as `backend show` tells it.
+type LiveInfo struct {
+	ID       string `json:"id"`
+	Phase    string `json:"phase"`
+	Target   string `json:"target"`
+	Rollback bool   `json:"rollback"`
+}
+
+// ArchiveInfo is a database's archive.
+type ArchiveInfo struct {
+	Backend   string    `json:"backend"`
+	Path      string    `json:"path,omitempty"`
+	Workspace string    `json:"workspace,omitempty"`
+	Since     time.Time `json:"since"`
+	ReadOnly  bool      `json:"read_only"`
+	Note      string    `json:"note"`
 }
 
 // Describe builds the redacted description of a registry entry.
@@ -223,6 +248,23 @@ func (c *Catalog) Describe(name string, db registry.Database) Info {
 		if d.LightRAGEnv != nil {
 			out.LightRAGEnv = d.LightRAGEnv(db)
 		}
+	}
+	if l := db.Live; l != nil {
+		t := l.Target()
+		target := "json folder " + t.Path
+		if t.BackendType() != registry.BackendJSON {
+			target = t.BackendType() + " backend " + t.Backend
+		}
+		out.LiveMigration = &LiveInfo{ID: l.ID, Phase: l.Phase, Target: target, Rollback: l.Rollback}
+	}
+	if a := db.Archive; a != nil {
+		b := a.Backend
+		if b == "" {
+			b = registry.BackendJSON
+		}
+		out.Archive = &ArchiveInfo{Backend: b, Path: a.Path, Workspace: a.Workspace, Since: a.Since, ReadOnly: true,
+			Note: "left at the live migration's cutover and no longer written by the proxy; `proxy migrate rollback " + name +
+				"` moves the database back into it"}
 	}
 	return out
 }

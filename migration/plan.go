@@ -32,7 +32,26 @@ type Request struct {
 	Force     bool   `json:"force,omitempty"`
 	Restart   bool   `json:"restart,omitempty"`
 	BatchSize int    `json:"batch_size,omitempty"`
+
+	// Mode is "offline" (the default: writes pause while it copies) or
+	// "live" (live.go: the database keeps taking writes). The fields after
+	// it are the live mode's.
+	Mode              string   `json:"mode,omitempty"`
+	ShadowShare       *float64 `json:"shadow_share,omitempty"`
+	CleanRequests     *int64   `json:"clean_requests,omitempty"`
+	CleanMinutes      *float64 `json:"clean_minutes,omitempty"`
+	Cutover           string   `json:"cutover,omitempty"`
+	AbortAfterSeconds *float64 `json:"abort_after_seconds,omitempty"`
 }
+
+// Live reports whether the request asks for a live migration.
+func (r Request) Live() bool { return r.Mode == ModeLive }
+
+// Migration modes.
+const (
+	ModeOffline = "offline"
+	ModeLive    = "live"
+)
 
 func invalid(hint, format string, args ...any) error {
 	return adapters.Errorf(adapters.ErrInvalid, "invalid_argument", hint, format, args...)
@@ -60,6 +79,19 @@ func (r Request) Validate() error {
 		return invalid(`say where to move the database: "to": "postgres" (--to postgres) or "json"`, "to is missing")
 	default:
 		return invalid("use postgres or json", "cannot migrate to %q", r.To)
+	}
+	switch r.Mode {
+	case "", ModeOffline:
+		if r.ShadowShare != nil || r.CleanRequests != nil || r.CleanMinutes != nil || r.Cutover != "" || r.AbortAfterSeconds != nil {
+			return invalid(`add "mode": "live" (--live), or drop the live settings`,
+				"shadow_share, clean_requests, clean_minutes, cutover and abort_after_seconds are for a live migration")
+		}
+	case ModeLive:
+		if r.Restart {
+			return invalid("abort the live migration instead (POST .../migration/abort, proxy migrate abort DB)", "restart is not for a live migration")
+		}
+	default:
+		return invalid(`use "offline" or "live"`, "mode %q is not known", r.Mode)
 	}
 	if r.BatchSize < 0 || r.BatchSize > 100000 {
 		return invalid("use a batch size between 1 and 100000", "batch_size %d is out of range", r.BatchSize)

@@ -41,6 +41,9 @@ type Status struct {
 	// Migration is the database's running (or last) migration in this
 	// proxy: phase, progress and ETA (spec US4-2).
 	Migration *migration.Progress `json:"migration,omitempty"`
+	// LiveMigration is the database's live migration in this proxy
+	// (running or last): phase, copy progress, verification, shadow reads.
+	LiveMigration *migration.LiveStatus `json:"live_migration,omitempty"`
 }
 
 // File is one LightRAG file of a JSON database.

@@ -280,9 +280,18 @@ func (s *Server) sharedMaintenance(c echo.Context, name string) (bool, error) {
 		return false, err
 	}
 	defer s.router.release(h)
-	sm, ok := h.backend.(adapters.SharedMaintenance)
+	sm, ok := own(h.backend).(adapters.SharedMaintenance)
 	if !ok {
 		return false, nil
 	}
 	return sm.InMaintenance(ctxOf(c))
+}
+
+// own is the database's own backend: during a live migration the router
+// serves it wrapped in the migration's dual backend.
+func own(b adapters.Backend) adapters.Backend {
+	if w, ok := b.(interface{ Unwrap() adapters.Backend }); ok {
+		return w.Unwrap()
+	}
+	return b
 }

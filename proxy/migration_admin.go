@@ -63,6 +63,18 @@ func (s *Server) startMigration(c echo.Context) error {
 	if err := s.checkAPIPath("path", req.Path); err != nil {
 		return err
 	}
+	if req.Live() {
+		lj, err := s.live.Start(ctxOf(c), name, req.Request)
+		if err != nil {
+			return err
+		}
+		return writeJSON(c, http.StatusAccepted, lj.Status())
+	}
+	if j, ok := s.live.Get(name); ok && j.Running() {
+		return adapters.Errorf(adapters.ErrConflict, "migration_running",
+			"follow it with GET /v1/databases/"+name+"/migration, or abort it with POST .../migration/abort",
+			"a live migration of database %s is running", name)
+	}
 	j, err := s.migrations.Start(ctxOf(c), name, req.Request)
 	if err != nil {
 		return err
@@ -83,7 +95,27 @@ func (s *Server) lastJob(c echo.Context) (string, *migration.Job, error) {
 	return name, j, nil
 }
 
+// liveJob is the database's live migration when it is the one to show: a
+// running one, or the last one when no offline migration ran since.
+func (s *Server) liveJob(name string) (*migration.LiveJob, bool) {
+	lj, ok := s.live.Get(name)
+	if !ok {
+		return nil, false
+	}
+	if j, off := s.migrations.Get(name); off && !lj.Running() && j.Status().Progress.Started.After(lj.Status().Started) {
+		return nil, false
+	}
+	return lj, true
+}
+
 func (s *Server) getMigration(c echo.Context) error {
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	if lj, ok := s.liveJob(name); ok {
+		return writeJSON(c, http.StatusOK, lj.Status())
+	}
 	_, j, err := s.lastJob(c)
 	if err != nil {
 		return err
@@ -92,7 +124,14 @@ func (s *Server) getMigration(c echo.Context) error {
 }
 
 func (s *Server) cancelMigration(c echo.Context) error {
-	name, j, err := s.lastJob(c)
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	if lj, ok := s.liveJob(name); ok && lj.Running() {
+		return s.abortLive(c, name)
+	}
+	_, j, err := s.lastJob(c)
 	if err != nil {
 		return err
 	}
@@ -152,4 +191,73 @@ func (s *Server) migrationProgress(name string) *migration.Progress {
 	}
 	p := j.Status().Progress
 	return &p
+}
+
+// Live migration control: cutover, abort, rollback.
+
+type cutoverRequest struct {
+	// Force cuts over without waiting for the clean window.
+	Force bool `json:"force,omitempty"`
+}
+
+func (s *Server) cutoverMigration(c echo.Context) error {
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	var req cutoverRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	lj, err := s.live.Cutover(name, req.Force)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusAccepted, lj.Status())
+}
+
+func (s *Server) abortMigration(c echo.Context) error {
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	return s.abortLive(c, name)
+}
+
+func (s *Server) abortLive(c echo.Context, name string) error {
+	lj, err := s.live.Abort(ctxOf(c), name)
+	if err != nil {
+		return err
+	}
+	if lj == nil {
+		return writeJSON(c, http.StatusOK, map[string]any{"database": name, "state": migration.LiveAborted})
+	}
+	return writeJSON(c, http.StatusOK, lj.Status())
+}
+
+// rollbackRequest is a rollback's live settings: it moves the database back
+// into its archive, so it names no target.
+type rollbackRequest struct {
+	ShadowShare       *float64 `json:"shadow_share,omitempty"`
+	CleanRequests     *int64   `json:"clean_requests,omitempty"`
+	CleanMinutes      *float64 `json:"clean_minutes,omitempty"`
+	Cutover           string   `json:"cutover,omitempty"`
+	AbortAfterSeconds *float64 `json:"abort_after_seconds,omitempty"`
+}
+
+func (s *Server) rollbackMigration(c echo.Context) error {
+	name, err := s.knownDatabase(c)
+	if err != nil {
+		return err
+	}
+	var req rollbackRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	lj, err := s.live.Rollback(ctxOf(c), name, migration.Request{Mode: migration.ModeLive, ShadowShare: req.ShadowShare,
+		CleanRequests: req.CleanRequests, CleanMinutes: req.CleanMinutes, Cutover: req.Cutover, AbortAfterSeconds: req.AbortAfterSeconds})
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusAccepted, lj.Status())
 }

@@ -25,6 +25,9 @@ type router struct {
 	catalog  *backends.Catalog
 	interval time.Duration
 	log      *slog.Logger
+	// live wraps the backend of a database being migrated live (its entry
+	// has Live) in the migration's dual backend; nil: not wrapped.
+	live func(ctx context.Context, name string, entry registry.Database, b adapters.Backend) (adapters.Backend, error)
 
 	mu        sync.Mutex
 	reg       *registry.Registry
@@ -123,7 +126,7 @@ func (r *router) reloadLocked(force bool) {
 	r.stamp = st
 	for name, h := range r.dbs {
 		entry, ok := reg.Databases[name]
-		if ok && entry.SameBackend(h.entry) { // maintenance toggles keep it open
+		if ok && entry.SameBackend(h.entry) && entry.Live.SameRun(h.entry.Live) { // maintenance toggles keep it open
 			continue
 		}
 		delete(r.dbs, name)
@@ -295,6 +298,16 @@ func (r *router) open(ctx context.Context, h *dbHandle) error {
 	b, err := desc.Open(ctx, h.name, h.entry, r.dataDir)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", h.name, err)
+	}
+	if h.entry.Live != nil && r.live != nil {
+		w, err := r.live(ctx, h.name, h.entry, b)
+		if err != nil {
+			if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
+				r.log.Warn("close backend after its live migration could not open", slog.String(logKeyDB, h.name), slog.Any("error", cerr))
+			}
+			return err
+		}
+		b = w
 	}
 	h.backend = b
 	return nil

@@ -84,8 +84,10 @@ type Server struct {
 	stop   context.CancelFunc
 	tel    *serverTelemetry // nil when telemetry is off
 	mon    *monitor.Monitor // nil when the monitor is off
-	// migrations runs the databases' migrations (migration_admin.go).
+	// migrations runs the databases' migrations (migration_admin.go);
+	// live their live migrations.
 	migrations *migration.Manager
+	live       *migration.Live
 }
 
 // NewServer loads the registry (writing the default one when the file is
@@ -122,6 +124,8 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.mon = s.newMonitor()
 	s.migrations = s.newMigrations()
+	s.live = &migration.Live{Switcher: s.Switcher(), Log: s.log}
+	r.live = s.live.Open
 	if cfg.Token != "" {
 		s.token = []byte(cfg.Token)
 	}
@@ -132,6 +136,8 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		go s.mon.Run(pollCtx)
 	}
 	s.echo = s.newEcho()
+	// A live migration recorded in the registry goes on where it stopped.
+	s.live.Resume()
 	return s, nil
 }
 
@@ -175,6 +181,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.stop()
 	// A cancelled migration leaves maintenance and resumes when run again.
 	s.migrations.Shutdown()
+	s.live.Shutdown()
 	if err := s.router.closeAll(ctx); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
@@ -213,6 +220,9 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/v1/databases/:db/migration", s.getMigration)
 	e.DELETE("/v1/databases/:db/migration", s.cancelMigration)
 	e.POST("/v1/databases/:db/migration/verify", s.verifyMigration)
+	e.POST("/v1/databases/:db/migration/cutover", s.cutoverMigration)
+	e.POST("/v1/databases/:db/migration/abort", s.abortMigration)
+	e.POST("/v1/databases/:db/migration/rollback", s.rollbackMigration)
 
 	e.GET("/v1/databases", s.listDatabases)
 	e.GET("/v1/databases/:db", s.getDatabase)

@@ -43,7 +43,7 @@ func (s *Server) collector() monitor.Collector {
 					return adapters.DBStats{}, err
 				}
 				defer s.router.release(h)
-				insp, ok := h.backend.(monitor.PostgresInspector)
+				insp, ok := own(h.backend).(monitor.PostgresInspector)
 				if !ok {
 					return adapters.DBStats{}, errNoStats
 				}
@@ -62,6 +62,10 @@ var errNoStats = noStatsError{}
 // built from the file system.
 func (s *Server) withLive(st monitor.Status) monitor.Status {
 	st.Migration = s.migrationProgress(st.Name)
+	if j, ok := s.live.Get(st.Name); ok {
+		ls := j.Status()
+		st.LiveMigration = &ls
+	}
 	if s.mon == nil {
 		return st
 	}

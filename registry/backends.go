@@ -142,6 +142,11 @@ func (r *Registry) resolveBackends() error {
 		if def, ok := r.Backends[db.Backend]; ok && db.Backend != BackendJSON {
 			db.Resolved = def
 		}
+		if db.Live != nil {
+			live := *db.Live
+			live.resolved = r.Backends[live.Backend]
+			db.Live = &live
+		}
 		r.Databases[name] = db
 	}
 	return nil

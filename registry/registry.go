@@ -52,6 +52,11 @@ type Database struct {
 	Workspace string `yaml:"workspace,omitempty"`
 	// Maintenance makes writes answer 503 while reads go on.
 	Maintenance bool `yaml:"maintenance,omitempty"`
+	// Live is a live migration in progress (live.go).
+	Live *LiveMigration `yaml:"live_migration,omitempty"`
+	// Archive is the backend the database left at its last live
+	// migration's cutover, kept read-only (live.go).
+	Archive *Archive `yaml:"archive,omitempty"`
 	// Resolved is the named backend definition Backend refers to, filled
 	// by Parse (never written).
 	Resolved BackendDef `yaml:"-"`
@@ -93,6 +98,11 @@ func (r *Registry) Validate() error {
 		db := r.Databases[name]
 		if err := db.Validate(); err != nil {
 			return fmt.Errorf("databases.%s: %w", name, err)
+		}
+		if db.Live != nil {
+			if err := db.Live.validate(r.Backends); err != nil {
+				return fmt.Errorf("databases.%s.live_migration: %w", name, err)
+			}
 		}
 	}
 	return nil

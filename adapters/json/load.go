@@ -275,6 +275,31 @@ func (b *Backend) ScanStoredKV(ctx context.Context, ns adapters.Namespace, kind 
 	return s.scanKV(ctx, after, limit, storedView)
 }
 
+// GetStoredKV returns the stored records of the ids that exist, in id order.
+func (b *Backend) GetStoredKV(ctx context.Context, ns adapters.Namespace, kind adapters.Kind, ids []string) ([]adapters.KVRecord, error) {
+	if kind != adapters.KindKV && kind != adapters.KindDocStatus {
+		return nil, adapters.Errorf(adapters.ErrInvalid, "invalid_kind", "read kv or doc_status namespaces",
+			"read stored records of %s: kind %q has no KV records", ns, kind)
+	}
+	s, err := b.space(ctx, ns, fileKV)
+	if err != nil {
+		return nil, err
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	out := []adapters.KVRecord{}
+	err = s.read(ctx, func() error {
+		for _, id := range sorted {
+			if e, ok := s.kv.records[id]; ok {
+				out = append(out, adapters.KVRecord{ID: id, Data: e.data})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // keepExact makes the stored vector read back bit for bit where LightRAG's
 // format can hold it. An upsert keeps a float16 copy of the vector (what
 // LightRAG >= 1.4.7 writes) and the normalised float32 row; a copied

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,7 +140,7 @@ func (b *Backend) Load(ctx context.Context, batch adapters.Batch, cp adapters.Ch
 		specs[i].rows.start()
 	}
 	for i := range specs {
-		if specs[i].rows.n > 0 {
+		if specs[i].rows.n > 0 && !batch.Online {
 			if err := b.prepareTable(ctx, specs[i].table); err != nil {
 				return b.mapError(op, err)
 			}
@@ -882,8 +883,27 @@ func (b *Backend) FinishLoad(ctx context.Context, ns adapters.Namespace, kind ad
 	return nil
 }
 
-// ScanStoredKV pages through KV or doc-status records in stored form.
-func (b *Backend) ScanStoredKV(ctx context.Context, ns adapters.Namespace, kind adapters.Kind, after string, limit int) ([]adapters.KVRecord, error) {
+// GetStoredKV returns the stored records of the ids that exist, in id order.
+func (b *Backend) GetStoredKV(ctx context.Context, ns adapters.Namespace, kind adapters.Kind, ids []string) ([]adapters.KVRecord, error) {
+	k, err := b.storedKV(ns, kind)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	m, err := k.stored(ctx, ids)
+	if err != nil {
+		return nil, b.mapError(k.op("read stored records of"), err)
+	}
+	out := make([]adapters.KVRecord, 0, len(m))
+	for id, rec := range m {
+		out = append(out, adapters.KVRecord{ID: id, Data: rec})
+	}
+	slices.SortFunc(out, func(a, b adapters.KVRecord) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func (b *Backend) storedKV(ns adapters.Namespace, kind adapters.Kind) (*kvStore, error) {
 	if err := b.ready(); err != nil {
 		return nil, err
 	}
@@ -897,10 +917,19 @@ func (b *Backend) ScanStoredKV(ctx context.Context, ns adapters.Namespace, kind 
 	case adapters.KindDocStatus:
 		t = docStatusTableFor(ns.Name)
 	default:
-		return nil, adapters.Errorf(adapters.ErrInvalid, "invalid_kind", "scan kv or doc_status namespaces",
-			"scan stored records of %s: kind %q has no KV records", ns, kind)
+		return nil, adapters.Errorf(adapters.ErrInvalid, "invalid_kind", "read kv or doc_status namespaces",
+			"read stored records of %s: kind %q has no KV records", ns, kind)
 	}
-	k := &kvStore{b: b, s: scope{t: t, ws: b.workspace(ns), ns: ns.Name, name: ns.String()}, doc: kind == adapters.KindDocStatus}
+	return &kvStore{b: b, s: scope{t: t, ws: b.workspace(ns), ns: ns.Name, name: ns.String()}, doc: kind == adapters.KindDocStatus}, nil
+}
+
+// ScanStoredKV pages through KV or doc-status records in stored form.
+func (b *Backend) ScanStoredKV(ctx context.Context, ns adapters.Namespace, kind adapters.Kind, after string, limit int) ([]adapters.KVRecord, error) {
+	k, err := b.storedKV(ns, kind)
+	if err != nil {
+		return nil, err
+	}
+	t := k.s.t
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	where, args := k.s.where()
