@@ -214,6 +214,10 @@ func (t *tamperingTarget) ScanStoredKV(ctx context.Context, ns adapters.Namespac
 	return t.Backend.(adapters.StoredKVScanner).ScanStoredKV(ctx, ns, kind, after, limit)
 }
 
+func (t *tamperingTarget) GetStoredKV(ctx context.Context, ns adapters.Namespace, kind adapters.Kind, ids []string) ([]adapters.KVRecord, error) {
+	return t.Backend.(adapters.StoredKVScanner).GetStoredKV(ctx, ns, kind, ids)
+}
+
 func (t *tamperingTarget) FinishLoad(ctx context.Context, ns adapters.Namespace, kind adapters.Kind) error {
 	if err := t.Backend.(adapters.Loader).FinishLoad(ctx, ns, kind); err != nil {
 		return err

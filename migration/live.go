@@ -402,6 +402,13 @@ func (l *Live) begin(ctx context.Context, name string, cur, target registry.Data
 	if err != nil {
 		return nil, err
 	}
+	// The entry as the registry resolves it (the target's definition).
+	if reg, err := registry.Load(sw.RegistryPath); err == nil && reg.Databases[name].Live != nil {
+		lm = reg.Databases[name].Live
+	}
+	if sw.Changed != nil {
+		sw.Changed()
+	}
 	l.log().Info("live migration started", slog.String("db", name), slog.String("id", lm.ID),
 		slog.String("target", describeEntry(target)), slog.Bool("rollback", rollback))
 	return l.spawn(name, cur, lm), nil

@@ -126,6 +126,9 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	s.migrations = s.newMigrations()
 	s.live = &migration.Live{Switcher: s.Switcher(), Log: s.log}
 	r.live = s.live.Open
+	if err := observeLiveMigrations(cfg.Telemetry, s.live.ShadowTallies); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
 	if cfg.Token != "" {
 		s.token = []byte(cfg.Token)
 	}

@@ -28,6 +28,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hybridrag/storage-proxy/adapters"
+	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -357,4 +358,35 @@ func (s *Server) metricsHandler(c echo.Context) error {
 	}
 	s.tel.metrics.ServeHTTP(c.Response(), c.Request())
 	return nil
+}
+
+// observeLiveMigrations exports the shadow reads of live migrations:
+// hybridrag.migration.shadow.reads (compared, by database and operation)
+// and hybridrag.migration.shadow.mismatches.
+func observeLiveMigrations(t *Telemetry, tallies func() map[string]migration.ShadowStatus) error {
+	if t == nil || t.MeterProvider == nil {
+		return nil
+	}
+	meter := t.MeterProvider.Meter(instrumentationName)
+	reads, err := meter.Int64ObservableCounter("hybridrag.migration.shadow.reads", metric.WithUnit("{read}"),
+		metric.WithDescription("Reads of a live migration also run on its target and compared"))
+	if err != nil {
+		return fmt.Errorf("shadow reads counter: %w", err)
+	}
+	mismatches, err := meter.Int64ObservableCounter("hybridrag.migration.shadow.mismatches", metric.WithUnit("{read}"),
+		metric.WithDescription("Shadow reads whose answers differed (confirmed with the records' writes held)"))
+	if err != nil {
+		return fmt.Errorf("shadow mismatches counter: %w", err)
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for db, st := range tallies() {
+			for op, n := range st.ByOp {
+				attrs := metric.WithAttributes(attribute.String("db", db), attribute.String("op", op))
+				o.ObserveInt64(reads, n.Compared, attrs)
+				o.ObserveInt64(mismatches, n.Mismatches, attrs)
+			}
+		}
+		return nil
+	}, reads, mismatches)
+	return err
 }

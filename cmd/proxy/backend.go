@@ -283,6 +283,23 @@ func writeBackendInfo(w io.Writer, info backends.Info, asJSON bool) error {
 	row("embedding model", info.EmbeddingModel)
 	row("vector tables", info.VectorTableNaming)
 	row("maintenance", fmt.Sprint(info.Maintenance))
+	if l := info.LiveMigration; l != nil {
+		what := "to " + l.Target
+		if l.Rollback {
+			what = "back to " + l.Target
+		}
+		row("live migration", fmt.Sprintf("%s, phase %s (every write goes to both backends until the cutover)", what, l.Phase))
+	}
+	if a := info.Archive; a != nil {
+		where := a.Backend
+		if a.Path != "" {
+			where += " folder " + a.Path
+		} else if a.Workspace != "" {
+			where += " workspace " + a.Workspace
+		}
+		row("archive", fmt.Sprintf("%s, read-only since %s (no longer written by the proxy; proxy migrate rollback %s moves back into it)",
+			where, a.Since.Format(time.RFC3339), info.Database))
+	}
 	for i, e := range info.LightRAGEnv {
 		k := ""
 		if i == 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hybridrag/storage-proxy/adapters"
 	"github.com/hybridrag/storage-proxy/backends"
@@ -30,6 +31,48 @@ type migrateOptions struct {
 	jsonOut    bool
 	noProgress bool
 	token      string
+	live       liveFlags
+}
+
+// liveFlags are a live migration's settings (--live, and rollback).
+type liveFlags struct {
+	live          bool
+	detach        bool
+	shadowShare   float64
+	cleanRequests int64
+	cleanMinutes  float64
+	cutover       string
+	abortAfter    float64
+}
+
+func (l *liveFlags) register(f *pflag.FlagSet) {
+	d := migration.LiveDefaults
+	f.Float64Var(&l.shadowShare, "shadow-share", d.ShadowShare, "live: share of reads also run on the target and compared (0 to 1)")
+	f.Int64Var(&l.cleanRequests, "clean-requests", d.CleanRequests, "live: shadow reads without a mismatch before the cutover")
+	f.Float64Var(&l.cleanMinutes, "clean-minutes", d.CleanMinutes, "live: minutes without a mismatch before the cutover")
+	f.StringVar(&l.cutover, "cutover", "auto", "live: auto (as soon as the clean window passed) or manual (proxy migrate cutover DB)")
+	f.Float64Var(&l.abortAfter, "abort-after", d.AbortAfterSeconds, "live: abort when the target stays unavailable this many seconds")
+	f.BoolVar(&l.detach, "detach", false, "live: start it and return; follow with proxy migrate status DB")
+}
+
+// apply copies the live settings given on the command line into req.
+func (l *liveFlags) apply(cmd *cobra.Command, req *migration.Request) {
+	f := cmd.Flags()
+	if f.Changed("shadow-share") {
+		req.ShadowShare = &l.shadowShare
+	}
+	if f.Changed("clean-requests") {
+		req.CleanRequests = &l.cleanRequests
+	}
+	if f.Changed("clean-minutes") {
+		req.CleanMinutes = &l.cleanMinutes
+	}
+	if f.Changed("cutover") {
+		req.Cutover = l.cutover
+	}
+	if f.Changed("abort-after") {
+		req.AbortAfterSeconds = &l.abortAfter
+	}
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {
@@ -49,10 +92,21 @@ resumes from the last loaded batch (--restart discards the half-done job). Recor
 be read are skipped and reported with file, position and reason; source files are never changed.
 
 When a proxy serves the registry, the migration runs inside it (through its admin API); otherwise
-in this process. "proxy migrate verify DB" compares the JSON folder and PostgreSQL again at any time.`,
+in this process. "proxy migrate verify DB" compares the JSON folder and PostgreSQL again at any time.
+
+--live moves DB while it keeps taking writes (no 503), inside the proxy that serves the registry:
+every write goes to both backends; the target is backfilled while writes go on, verified (records
+that differ are repaired from the source, rounds repeat until clean), then reads are also run on
+the target and compared (shadow reads) until a clean window passes (--clean-requests reads and
+--clean-minutes without a mismatch); then it cuts over (--cutover auto) or waits for
+"proxy migrate cutover DB". The source stays as a read-only archive; "proxy migrate rollback DB"
+moves back the same way, "proxy migrate abort DB" stops before the cutover and drops the copy.`,
 		Example: `  proxy migrate mydb --to postgres --dsn 'postgres://rag:${PGPASSWORD}@db:5432/rag'
   proxy migrate mydb --to postgres --backend pg-main --restart
   proxy migrate mydb --to json --path ./mydb-back
+  proxy migrate mydb --to postgres --dsn "$DSN" --live --clean-minutes 10
+  proxy migrate cutover mydb
+  proxy migrate rollback mydb
   proxy migrate verify mydb
   proxy migrate status mydb`,
 		Args: exactArgs(1, "one database DB"),
@@ -72,7 +126,10 @@ in this process. "proxy migrate verify DB" compares the JSON folder and PostgreS
 	f.BoolVar(&o.jsonOut, "json", false, "print the summary as JSON")
 	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar (plain progress lines)")
 	f.StringVar(&o.token, "token", "", "token of the running proxy (env "+envToken+")")
-	cmd.AddCommand(newMigrateVerifyCmd(g), newMigrateStatusCmd(g), newMigrateCancelCmd(g))
+	f.BoolVar(&o.live.live, "live", false, "move DB while it keeps taking writes (dual-write, backfill, verify, shadow reads, cutover)")
+	o.live.register(f)
+	cmd.AddCommand(newMigrateVerifyCmd(g), newMigrateStatusCmd(g), newMigrateCancelCmd(g),
+		newMigrateCutoverCmd(g), newMigrateAbortCmd(g), newMigrateRollbackCmd(g))
 	return cmd
 }
 
@@ -95,6 +152,10 @@ func runMigrate(cmd *cobra.Command, g *globals, o *migrateOptions, name string) 
 	if err := adapters.ValidateName("database", name); err != nil {
 		return usageError{err}
 	}
+	if o.live.live {
+		o.req.Mode = migration.ModeLive
+	}
+	o.live.apply(cmd, &o.req)
 	if err := o.req.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -114,6 +175,15 @@ func runMigrate(cmd *cobra.Command, g *globals, o *migrateOptions, name string) 
 	show := newProgressView(g.stderr, o.noProgress || o.jsonOut)
 	defer show.Close()
 	var sum *migration.Summary
+	if o.req.Live() {
+		show.Close()
+		c, err := servingClient(g, cmd, o.token)
+		if err != nil {
+			return fmt.Errorf("%w; a live migration runs inside the proxy that serves the registry: start `proxy serve`, "+
+				"or drop --live to migrate with writes paused", err)
+		}
+		return followLive(cmd.Context(), g, c, name, "POST", "/v1/databases/"+name+"/migration", o.req, o)
+	}
 	if url, ok, err := registry.Serving(regPath); err == nil && ok {
 		fmt.Fprintf(g.stderr, "a proxy serves %s at %s: the migration runs inside it (reads go on)\n", regPath, url)
 		sum, err = remoteMigrate(ctx, g.adminClient(cmd, url, o.token), name, o.req, show.Update)
@@ -229,26 +299,108 @@ counts). It exits 1 and names the namespaces and ids that differ. A database sti
 }
 
 func newMigrateStatusCmd(g *globals) *cobra.Command {
-	return newServingJobCmd(g, "status DB", "Show the progress of a migration running in the proxy", "GET",
-		func(w io.Writer, _ string, st migration.JobStatus) error {
+	return newServingJobCmd(g, "status DB", "Show the progress of a migration running in the proxy", "GET", "", nil,
+		func(w io.Writer, _ string, raw json.RawMessage) error {
+			var v any
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return err
+			}
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
-			return enc.Encode(st)
+			return enc.Encode(v)
 		})
 }
 
 func newMigrateCancelCmd(g *globals) *cobra.Command {
 	return newServingJobCmd(g, "cancel DB",
-		"Stop a migration running in the proxy (the database stays where it was; run migrate again to resume)", "DELETE",
-		func(w io.Writer, db string, st migration.JobStatus) error {
-			_, err := fmt.Fprintf(w, "migration of %s stopped in phase %q; run the same migrate command to resume\n", db, st.Progress.Phase)
-			return err
-		})
+		"Stop a migration running in the proxy (the database stays where it was; run migrate again to resume; a live migration is aborted)",
+		"DELETE", "", nil, printStopped)
 }
 
-// newServingJobCmd is a command that calls method on the migration of the
-// proxy serving the registry and prints its answer.
-func newServingJobCmd(g *globals, use, short, method string, print func(io.Writer, string, migration.JobStatus) error) *cobra.Command {
+func printStopped(w io.Writer, db string, raw json.RawMessage) error {
+	var st struct {
+		Mode     string             `json:"mode"`
+		Phase    string             `json:"phase"`
+		Progress migration.Progress `json:"progress"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	if st.Mode == migration.ModeLive {
+		_, err := fmt.Fprintf(w, "live migration of %s aborted in phase %q: it serves from its own backend alone; the copy is dropped\n", db, st.Phase)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "migration of %s stopped in phase %q; run the same migrate command to resume\n", db, st.Progress.Phase)
+	return err
+}
+
+func newMigrateAbortCmd(g *globals) *cobra.Command {
+	return newServingJobCmd(g, "abort DB",
+		"Abort a live migration before its cutover: the database serves from its own backend alone; the copy is dropped",
+		"POST", "/abort", func() any { return map[string]any{} }, printStopped)
+}
+
+func newMigrateCutoverCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := newServingJobCmd(g, "cutover DB [--force]",
+		"Cut a live migration over once its clean window passed (--force: now)", "POST", "/cutover",
+		func() any { return map[string]any{"force": force} },
+		func(w io.Writer, db string, _ json.RawMessage) error {
+			_, err := fmt.Fprintf(w, "live migration of %s is cutting over; follow it with proxy migrate status %s\n", db, db)
+			return err
+		})
+	cmd.Flags().BoolVar(&force, "force", false, "cut over without waiting for the clean window")
+	return cmd
+}
+
+func newMigrateRollbackCmd(g *globals) *cobra.Command {
+	o := &migrateOptions{}
+	cmd := &cobra.Command{
+		Use:   "rollback DB",
+		Short: "Move a database back, live, into the backend its last live migration left (its archive)",
+		Args:  exactArgs(1, "one database DB"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := adapters.ValidateName("database", name); err != nil {
+				return usageError{err}
+			}
+			o.live.apply(cmd, &o.req)
+			c, err := servingClient(g, cmd, o.token)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{}
+			if o.req.ShadowShare != nil {
+				body["shadow_share"] = *o.req.ShadowShare
+			}
+			if o.req.CleanRequests != nil {
+				body["clean_requests"] = *o.req.CleanRequests
+			}
+			if o.req.CleanMinutes != nil {
+				body["clean_minutes"] = *o.req.CleanMinutes
+			}
+			if o.req.Cutover != "" {
+				body["cutover"] = o.req.Cutover
+			}
+			if o.req.AbortAfterSeconds != nil {
+				body["abort_after_seconds"] = *o.req.AbortAfterSeconds
+			}
+			return followLive(cmd.Context(), g, c, name, "POST", "/v1/databases/"+name+"/migration/rollback", body, o)
+		},
+	}
+	f := cmd.Flags()
+	o.live.register(f)
+	f.BoolVar(&o.jsonOut, "json", false, "print the final status as JSON")
+	f.BoolVar(&o.noProgress, "no-progress", false, "no progress bar (plain progress lines)")
+	f.StringVar(&o.token, "token", "", "token of the running proxy (env "+envToken+")")
+	return cmd
+}
+
+// newServingJobCmd is a command that calls method on the migration (path
+// suffix sub) of the proxy serving the registry, sending body() (nil: no
+// body), and prints its answer.
+func newServingJobCmd(g *globals, use, short, method, sub string, body func() any,
+	print func(io.Writer, string, json.RawMessage) error) *cobra.Command {
 	var token string
 	cmd := &cobra.Command{
 		Use:   use,
@@ -259,11 +411,15 @@ func newServingJobCmd(g *globals, use, short, method string, print func(io.Write
 			if err != nil {
 				return err
 			}
-			var st migration.JobStatus
-			if err := c.do(cmd.Context(), method, "/v1/databases/"+args[0]+"/migration", nil, &st); err != nil {
+			var send any
+			if body != nil {
+				send = body()
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), method, "/v1/databases/"+args[0]+"/migration"+sub, send, &raw); err != nil {
 				return err
 			}
-			return print(g.stdout, args[0], st)
+			return print(g.stdout, args[0], raw)
 		},
 	}
 	cmd.Flags().StringVar(&token, "token", "", "token of the running proxy (env "+envToken+")")
@@ -402,4 +558,84 @@ func printChecks(w io.Writer, checks []migration.Check, jsonOut bool) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\n", c.Unit, c.SourceRecords, c.TargetRecords, c.SourceChecksum, c.Samples, res)
 	}
 	_ = tw.Flush()
+}
+
+// followLive starts (or finds running) a live migration and follows it
+// until it is done, aborted or failed, or waits for a manual cutover.
+func followLive(ctx context.Context, g *globals, c *adminClient, name, method, path string, body any, o *migrateOptions) error {
+	var st migration.LiveStatus
+	err := c.do(ctx, method, path, body, &st)
+	var ae *adapters.Error
+	if errors.As(err, &ae) && ae.Code == "migration_running" {
+		err = c.do(ctx, "GET", "/v1/databases/"+name+"/migration", nil, &st)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "live migration %s of %s: %s -> %s (reads and writes go on)\n", st.ID, name, st.Source, st.Target)
+	show := newProgressView(g.stderr, o.noProgress || o.jsonOut)
+	defer show.Close()
+	last := ""
+	for {
+		show.Update(migration.Progress{Database: name, Phase: "live " + st.Phase, Started: st.Started, Units: st.Units,
+			Records: st.Records, TotalRecords: st.TotalRecords, ETASeconds: st.ETASeconds})
+		line := liveLine(st)
+		if line != last && (o.noProgress || st.Phase != "backfill") && !o.jsonOut {
+			fmt.Fprintln(g.stderr, line)
+			last = line
+		}
+		switch {
+		case st.State == migration.LiveDone, st.State == migration.LiveAborted, st.State == migration.LiveFailed:
+			show.Close()
+			return finishLive(g, name, st, o.jsonOut)
+		case st.State == migration.LiveWaiting && st.ID != "":
+			show.Close()
+			fmt.Fprintf(g.stderr, "the clean window passed: cut over with `proxy migrate cutover %s` (or abort with `proxy migrate abort %s`)\n", name, name)
+			return finishLive(g, name, st, o.jsonOut)
+		case o.live.detach:
+			show.Close()
+			fmt.Fprintf(g.stderr, "follow it with `proxy migrate status %s`\n", name)
+			return finishLive(g, name, st, o.jsonOut)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped following the live migration of %s, which goes on in the proxy: "+
+				"follow it with `proxy migrate status %s`, abort it with `proxy migrate abort %s`", name, name, name)
+		case <-time.After(500 * time.Millisecond):
+		}
+		if err := c.do(ctx, "GET", "/v1/databases/"+name+"/migration", nil, &st); err != nil {
+			return err
+		}
+	}
+}
+
+// liveLine is one line of a live migration's state.
+func liveLine(st migration.LiveStatus) string {
+	switch st.Phase {
+	case "backfill":
+		return fmt.Sprintf("backfill: %d of %d records copied", st.Records, st.TotalRecords)
+	case "verify":
+		return fmt.Sprintf("verify: round %d, %d records repaired so far", st.VerifyRounds+1, st.Repaired)
+	}
+	return fmt.Sprintf("%s: %d shadow reads compared, %d mismatches; clean window %d/%d reads, %.0f/%.0f s",
+		st.Phase, st.Shadow.Compared, st.Shadow.Mismatches, st.Shadow.WindowReads, st.CleanWindow.Requests,
+		st.Shadow.WindowSeconds, st.CleanWindow.Minutes*60)
+}
+
+func finishLive(g *globals, name string, st migration.LiveStatus, jsonOut bool) error {
+	if jsonOut {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(g.stdout, "live migration of %s: %s (phase %s); %d records copied, %d verification rounds, %d repaired, "+
+			"%d shadow reads compared, %d mismatches\n", name, st.State, st.Phase, st.Records, st.VerifyRounds, st.Repaired,
+			st.Shadow.Compared, st.Shadow.Mismatches)
+	}
+	if st.Error != nil && st.State != migration.LiveDone {
+		return adapters.Errorf(adapters.ErrConflict, st.Error.Code, st.Error.Hint, "%s", st.Error.Message)
+	}
+	return nil
 }
