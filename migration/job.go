@@ -434,16 +434,22 @@ func (r *run) guard(ctx context.Context) error {
 // in another dimension: LightRAG's unsuffixed vector tables hold one
 // dimension for every workspace of a server.
 func (r *run) dimensionsFit(ctx context.Context, units []Unit) error {
+	return dimensionsFit(ctx, r.env.Target, units, r.opt.Database)
+}
+
+// dimensionsFit refuses a target that keeps one of the units' vector
+// namespaces in another dimension.
+func dimensionsFit(ctx context.Context, target adapters.Backend, units []Unit, db string) error {
 	for _, u := range units {
 		if u.Kind != adapters.KindVector || u.Dim == 0 {
 			continue
 		}
-		if _, err := r.env.Target.Vector(ctx, u.NS, u.Dim); err != nil {
+		if _, err := target.Vector(ctx, u.NS, u.Dim); err != nil {
 			var ae *adapters.Error
 			if errors.As(err, &ae) && ae.Code == "dimension_mismatch" {
 				return adapters.Errorf(adapters.ErrInvalid, "dimension_mismatch",
 					"give the embedding model LightRAG uses (--embedding-model NAME, \"embedding_model\"): its vectors then get tables of their own (LIGHTRAG_VDB_<NAMESPACE>_<model>_<dim>d), as LightRAG names them",
-					"the target keeps %s vectors in another dimension than %s's %d: %s", u.NS.Name, r.opt.Database, u.Dim, ae.Message)
+					"the target keeps %s vectors in another dimension than %s's %d: %s", u.NS.Name, db, u.Dim, ae.Message)
 			}
 			return fmt.Errorf("look at the target's %s vectors: %w", u.NS.Name, err)
 		}

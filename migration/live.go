@@ -376,6 +376,9 @@ func (l *Live) begin(ctx context.Context, name string, cur, target registry.Data
 				"the target of %s already holds rows: %v", name, held)
 		}
 	}
+	if err := l.dimensionsFit(ctx, name, target); err != nil {
+		return nil, err
+	}
 	lm := &registry.LiveMigration{ID: newID(), Backend: target.Backend, Path: target.Path, Workspace: target.Workspace,
 		Phase: registry.PhaseBackfill, Rollback: rollback, Started: time.Now().UTC().Truncate(time.Second), Options: opt}
 	if target.BackendType() != registry.BackendJSON {
@@ -412,6 +415,26 @@ func (l *Live) begin(ctx context.Context, name string, cur, target registry.Data
 	l.log().Info("live migration started", slog.String("db", name), slog.String("id", lm.ID),
 		slog.String("target", describeEntry(target)), slog.Bool("rollback", rollback))
 	return l.spawn(name, cur, lm), nil
+}
+
+// dimensionsFit refuses a target that keeps one of the database's vector
+// namespaces in another dimension: every write of those vectors would fail.
+func (l *Live) dimensionsFit(ctx context.Context, name string, target registry.Database) error {
+	var units []Unit
+	err := l.Switcher.Current(ctx, name, func(b adapters.Backend) error {
+		var err error
+		units, err = (&BackendSource{B: b, Name: name, DefaultOnly: true}).Units(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list the namespaces of %s: %w", name, err)
+	}
+	tgt, err := l.Switcher.Catalog.Open(ctx, name, target, l.Switcher.DataDir)
+	if err != nil {
+		return fmt.Errorf("open the target of %s: %w", name, err)
+	}
+	defer closeQuietly(ctx, tgt, l.log())
+	return dimensionsFit(ctx, tgt, units, name)
 }
 
 // Resume restarts the live migrations the registry records (a restarted
@@ -463,8 +486,13 @@ func (l *Live) spawn(name string, cur registry.Database, lm *registry.LiveMigrat
 			// The proxy is stopping; the registry keeps the migration and
 			// the next start resumes it.
 		default:
+			// A failed migration must not go on dual-writing: it is
+			// aborted, and the error kept for GET .../migration.
+			l.log().Error("live migration failed; aborting it", slog.String("db", name), slog.Any("error", err))
+			if aerr := l.abort(context.WithoutCancel(ctx), name, lm, "failed: "+err.Error()); aerr != nil {
+				l.log().Error("abort the failed live migration", slog.String("db", name), slog.Any("error", aerr))
+			}
 			j.update(func(s *LiveStatus) { s.State, s.Error = LiveFailed, jobError(err) })
-			l.log().Error("live migration failed", slog.String("db", name), slog.Any("error", err))
 		}
 	}()
 	return j
