@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,7 +59,9 @@ func propString(t *testing.T, p adapters.Props, name string) string {
 	return s
 }
 
-func (c *modelClient) key(kind string, n int) string { return fmt.Sprintf("%s:c%d-%02d", kind, c.id, n) }
+func (c *modelClient) key(kind string, n int) string {
+	return fmt.Sprintf("%s:c%d-%02d", kind, c.id, n)
+}
 
 // step makes one random write and one random read of the client's keys,
 // checking the read against the model.
