@@ -29,7 +29,8 @@ func MigrateCurl(proxyURL, db string) string {
 }
 
 func howToMigrate(db, proxyURL string) string {
-	return fmt.Sprintf("Run: %s (or, against the running proxy: %s). The DSN names a PostgreSQL database with the pgvector extension.",
+	return fmt.Sprintf("Run: %s (or, against the running proxy: %s). The DSN names a PostgreSQL database with the pgvector extension. "+
+		"Add --live (\"mode\":\"live\") to move it while HybridRAG keeps writing.",
 		MigrateCommand(db), MigrateCurl(proxyURL, db))
 }
 
