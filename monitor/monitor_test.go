@@ -231,7 +231,7 @@ func TestMonitorSizeWarnings(t *testing.T) {
 		"JSON storage holds every file in memory and rewrites it whole on each flush; consider moving this database to PostgreSQL. "+
 		"Run: proxy migrate big --to postgres --dsn 'postgres://USER:PASSWORD@HOST:5432/DBNAME' (or, against the running proxy: "+
 		`curl -X POST http://127.0.0.1:8080/v1/databases/big/migration -H 'Content-Type: application/json' -d '{"to":"postgres","dsn":"postgres://USER:PASSWORD@HOST:5432/DBNAME"}'). `+
-		"The DSN names a PostgreSQL database with the pgvector extension.", got[0].Message)
+		"The DSN names a PostgreSQL database with the pgvector extension. Add --live (\"mode\":\"live\") to move it while HybridRAG keeps writing.", got[0].Message)
 	logs := f.logs.String()
 	require.Contains(t, logs, "level=WARN")
 	require.Contains(t, logs, "db=big")
