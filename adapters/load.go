@@ -21,9 +21,13 @@ type Batch struct {
 	Nodes []Node
 	Edges []EdgeData
 	// Online marks a batch loaded while the namespace takes writes (a live
-	// migration): the backend keeps its indexes rather than dropping them
-	// for a faster bulk load.
+	// migration's backfill): a backend that drops indexes for a bulk load
+	// does so only where the rows are its workspace's own, and FinishLoad
+	// rebuilds them without blocking writes.
 	Online bool
+	// KeepIndexes loads a few records into a table as it is (a live
+	// migration's dual writes and repairs): no index is dropped.
+	KeepIndexes bool
 }
 
 // Len is the number of records in the batch.

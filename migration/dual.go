@@ -164,7 +164,7 @@ func (w *side[S]) write(ctx context.Context, keys []string, src func() error, tg
 
 // load writes a batch of the source's stored records to the target.
 func (w *side[S]) load(ctx context.Context, b adapters.Batch) error {
-	b.NS, b.Kind, b.Online = w.u.NS, w.u.Kind, true
+	b.NS, b.Kind, b.KeepIndexes = w.u.NS, w.u.Kind, true
 	if b.Len() == 0 {
 		return nil
 	}

@@ -194,7 +194,7 @@ func repairKV(ctx context.Context, d *dualBackend, u Unit, ids []string) ([]stri
 		}
 	}
 	if len(load) > 0 {
-		if err := d.loader.Load(ctx, adapters.Batch{NS: u.NS, Kind: u.Kind, KV: load, Online: true}, adapters.Checkpoint{}); err != nil {
+		if err := d.loader.Load(ctx, adapters.Batch{NS: u.NS, Kind: u.Kind, KV: load, KeepIndexes: true}, adapters.Checkpoint{}); err != nil {
 			return nil, err
 		}
 	}
@@ -272,7 +272,7 @@ func repairVectors(ctx context.Context, d *dualBackend, u Unit, ids []string) ([
 		}
 	}
 	if len(load) > 0 {
-		if err := d.loader.Load(ctx, adapters.Batch{NS: u.NS, Kind: u.Kind, Vectors: load, Online: true}, adapters.Checkpoint{}); err != nil {
+		if err := d.loader.Load(ctx, adapters.Batch{NS: u.NS, Kind: u.Kind, Vectors: load, KeepIndexes: true}, adapters.Checkpoint{}); err != nil {
 			return nil, err
 		}
 	}
@@ -354,7 +354,7 @@ func repairGraph(ctx context.Context, d *dualBackend, u Unit, keys []string) ([]
 		}
 	}
 	if b.Len() > 0 {
-		b.NS, b.Kind, b.Online = u.NS, u.Kind, true
+		b.NS, b.Kind, b.KeepIndexes = u.NS, u.Kind, true
 		if err := d.loader.Load(ctx, b, adapters.Checkpoint{}); err != nil {
 			return nil, err
 		}

@@ -191,17 +191,22 @@ func sameMatches(q adapters.VectorQuery) func(a, b []adapters.VectorMatch) bool 
 			}
 			return m
 		}
-		fa, fb := firm(a), firm(b)
-		if len(fa) != len(fb) {
-			return false
-		}
-		for id, s := range fa {
-			o, ok := fb[id]
-			if !ok || math.Abs(float64(s-o)) > similarityTolerance {
-				return false
+		// Every record clearly above the cut on one side is on the other
+		// side too, with the same similarity.
+		covered := func(x, y []adapters.VectorMatch) bool {
+			other := make(map[string]float32, len(y))
+			for _, m := range y {
+				other[m.ID] = m.Similarity
 			}
+			for id, s := range firm(x) {
+				o, ok := other[id]
+				if !ok || math.Abs(float64(s-o)) > similarityTolerance {
+					return false
+				}
+			}
+			return true
 		}
-		return true
+		return covered(a, b) && covered(b, a)
 	}
 }
 

@@ -71,6 +71,9 @@ type loadState struct {
 	fresh map[string]bool
 	// prepared: tables whose indexes were dropped if empty (prepareTable).
 	prepared map[string]bool
+	// online: tables loaded while they take writes (a live migration):
+	// their indexes are built without blocking writes (CONCURRENTLY).
+	online map[string]bool
 	// vindexes: the index DDL of the vector tables prepared for loading.
 	vindexes map[string][]string
 	// vns: the table of each vector namespace loaded into.
@@ -140,8 +143,8 @@ func (b *Backend) Load(ctx context.Context, batch adapters.Batch, cp adapters.Ch
 		specs[i].rows.start()
 	}
 	for i := range specs {
-		if specs[i].rows.n > 0 && !batch.Online {
-			if err := b.prepareTable(ctx, specs[i].table); err != nil {
+		if specs[i].rows.n > 0 && !batch.KeepIndexes {
+			if err := b.prepareTable(ctx, specs[i].table, batch.Online, ws); err != nil {
 				return b.mapError(op, err)
 			}
 		}
@@ -572,9 +575,15 @@ func (b *Backend) tableIndexes(name string) []string {
 // it: when the table holds no row at all (of any workspace), its secondary
 // indexes are dropped, under the schema lock, so the load does not maintain
 // them row by row; FinishLoad builds them again. The primary key stays.
-func (b *Backend) prepareTable(ctx context.Context, name string) error {
+func (b *Backend) prepareTable(ctx context.Context, name string, online bool, ws string) error {
 	b.load.mu.Lock()
 	done := b.load.prepared[name]
+	if online {
+		if b.load.online == nil {
+			b.load.online = map[string]bool{}
+		}
+		b.load.online[name] = true
+	}
 	b.load.mu.Unlock()
 	if done {
 		return nil
@@ -590,8 +599,15 @@ func (b *Backend) prepareTable(ctx context.Context, name string) error {
 			if _, err := tx.Exec(ctx, schemaLockSQL); err != nil {
 				return err
 			}
+			// An online load (a live migration) drops them too when the
+			// table holds only its own workspace's rows (written by the
+			// migration's dual writes): its builds are concurrent.
+			q, args := fmt.Sprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", quoteIdent(name)), []any{}
+			if online {
+				q, args = fmt.Sprintf("SELECT NOT EXISTS (SELECT 1 FROM %s WHERE workspace <> $1)", quoteIdent(name)), []any{ws}
+			}
 			var empty bool
-			if err := tx.QueryRow(ctx, fmt.Sprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", quoteIdent(name))).Scan(&empty); err != nil || !empty {
+			if err := tx.QueryRow(ctx, q, args...).Scan(&empty); err != nil || !empty {
 				return err
 			}
 			_, err := tx.Exec(ctx, "DROP INDEX IF EXISTS "+strings.Join(names, ", "))
@@ -634,19 +650,27 @@ JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = to_regclass($1) AND a.amname 
 			}
 		}
 		start := time.Now()
-		err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-			if isANNIndex(q) {
-				// pgvector builds an HNSW graph far faster while it fits in
-				// maintenance_work_mem; raise it (never lower) for this
-				// transaction.
-				if _, err := tx.Exec(ctx, `SELECT set_config('maintenance_work_mem', $1, true)
+		b.load.mu.Lock()
+		online := b.load.online[name]
+		b.load.mu.Unlock()
+		var err error
+		if online {
+			err = b.buildConcurrently(ctx, q)
+		} else {
+			err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+				if isANNIndex(q) {
+					// pgvector builds an HNSW graph far faster while it fits in
+					// maintenance_work_mem; raise it (never lower) for this
+					// transaction.
+					if _, err := tx.Exec(ctx, `SELECT set_config('maintenance_work_mem', $1, true)
 WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes($1)`, annBuildMemory); err != nil {
-					return err
+						return err
+					}
 				}
-			}
-			_, err := tx.Exec(ctx, q)
-			return err
-		})
+				_, err := tx.Exec(ctx, q)
+				return err
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", firstLine(q), err)
 		}
@@ -834,6 +858,33 @@ func (b *Backend) DeleteCheckpoint(ctx context.Context, key string) error {
 // gives the namespace's tables that is missing, so a load resumed by a later
 // process is covered too; the ANN index only when the table has no hnsw or
 // ivfflat index) and ANALYZEs the tables.
+// buildConcurrently builds one index with CREATE INDEX CONCURRENTLY, which
+// lets writes go on (it cannot run in a transaction), on one connection
+// whose maintenance_work_mem it raises for the build.
+func (b *Backend) buildConcurrently(ctx context.Context, q string) error {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if isANNIndex(q) {
+		if _, err := conn.Exec(ctx, `SELECT set_config('maintenance_work_mem', $1, false)
+WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes($1)`, annBuildMemory); err != nil {
+			return err
+		}
+		defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET maintenance_work_mem") }()
+	}
+	_, err = conn.Exec(ctx, strings.Replace(q, "CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
+	if err != nil {
+		// A failed concurrent build leaves an invalid index behind, which
+		// the next FinishLoad would take for a built one.
+		if name := indexNameOf(q); name != "" {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "DROP INDEX IF EXISTS "+name)
+		}
+	}
+	return err
+}
+
 func (b *Backend) FinishLoad(ctx context.Context, ns adapters.Namespace, kind adapters.Kind) error {
 	if err := b.ready(); err != nil {
 		return err
