@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/hybridrag/storage-proxy/migration"
 )
 
 // ANSI colours, used only when the output is a terminal.
@@ -66,6 +68,9 @@ func WriteTable(w io.Writer, sts []Status, color bool) error {
 				b.WriteString("  (no LightRAG files yet)\n")
 			}
 		}
+		if lm := st.LiveMigration; lm != nil {
+			writeLive(&b, lm, paint)
+		}
 		fmt.Fprintf(&b, "  thresholds: file %s, total %s, check every %ds, rate drop %d%%\n",
 			Human(int64(st.Thresholds.FileThreshold)), Human(int64(st.Thresholds.TotalThreshold)),
 			int64(st.Thresholds.Interval.Std().Seconds()), st.Thresholds.RateDropPercent)
@@ -103,4 +108,40 @@ func orNone(s string) string {
 		return "not installed"
 	}
 	return s
+}
+
+// writeLive prints a database's live migration: phase, copy, verification,
+// shadow reads and the clean window.
+func writeLive(b *strings.Builder, lm *migration.LiveStatus, paint func(code, s string) string) {
+	what := "live migration"
+	if lm.Rollback {
+		what = "live rollback"
+	}
+	fmt.Fprintf(b, "  %s %s: phase %s, %s", paint(ansiBold, what), lm.ID, lm.Phase, lm.State)
+	if lm.Target != "" {
+		fmt.Fprintf(b, " (%s -> %s)", lm.Source, lm.Target)
+	}
+	b.WriteString("\n")
+	if lm.TotalRecords > 0 || lm.Records > 0 {
+		eta := "unknown"
+		if lm.ETASeconds >= 0 {
+			eta = fmt.Sprintf("%.0fs", lm.ETASeconds)
+		}
+		fmt.Fprintf(b, "    backfill %d of %d records, ETA %s; %d verification rounds, %d records repaired\n",
+			lm.Records, lm.TotalRecords, eta, lm.VerifyRounds, lm.Repaired)
+	}
+	if lm.Shadow.Compared > 0 || lm.Phase == "shadow" {
+		mism := fmt.Sprint(lm.Shadow.Mismatches)
+		if lm.Shadow.Mismatches > 0 {
+			mism = paint(ansiRed, mism)
+		}
+		fmt.Fprintf(b, "    shadow reads: %d compared, %s mismatches; clean window %d of %d reads, %.0f of %.0f s\n",
+			lm.Shadow.Compared, mism, lm.Shadow.WindowReads, lm.CleanWindow.Requests, lm.Shadow.WindowSeconds, lm.CleanWindow.Minutes*60)
+	}
+	if lm.TargetUnavailableSince != nil {
+		fmt.Fprintf(b, "    %s since %s: %s\n", paint(ansiRed, "target unavailable"), lm.TargetUnavailableSince.Format("15:04:05"), lm.TargetError)
+	}
+	if lm.Error != nil {
+		fmt.Fprintf(b, "    %s: %s\n", lm.Error.Code, lm.Error.Message)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hybridrag/storage-proxy/adapters"
 	"github.com/hybridrag/storage-proxy/backends"
+	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/monitor"
 	"github.com/hybridrag/storage-proxy/proxy"
 	"github.com/hybridrag/storage-proxy/registry"
@@ -36,6 +37,9 @@ type statusCmdOptions struct {
 	// (backends.Descriptor.Stats) with a one-off connection; nil leaves
 	// them uninspected.
 	Backends *backends.Catalog
+	// Live returns the live migration of db from the proxy serving at url
+	// (nil when it cannot tell); nil: not asked.
+	Live func(ctx context.Context, url, db string) *migration.LiveStatus
 }
 
 // newStatusCmdFor is `proxy status` with the root's --registry and --data.
@@ -47,6 +51,15 @@ func newStatusCmdFor(g *globals) *cobra.Command {
 		RegistryPath: func() (string, error) { return g.registryPath(cmd) },
 		DataDir:      func() (string, error) { return g.dataDir(cmd) },
 		Backends:     backends.Default(nil),
+		Live: func(ctx context.Context, url, db string) *migration.LiveStatus {
+			var st migration.LiveStatus
+			c := g.adminClient(cmd, url, "")
+			c.hc.RetryMax = 0
+			if err := c.do(ctx, "GET", "/v1/databases/"+db+"/migration", nil, &st); err != nil || st.Mode != migration.ModeLive {
+				return nil
+			}
+			return &st
+		},
 	})
 	return cmd
 }
@@ -110,7 +123,9 @@ func runStatus(ctx context.Context, out io.Writer, color bool, opts statusCmdOpt
 		return err
 	}
 	coll := monitor.Collector{DataDir: dataDir, Postgres: catalogInspector(opts.Backends)}
-	if url, ok, err := registry.Serving(regPath); err == nil && ok {
+	url, serving, err := registry.Serving(regPath)
+	serving = serving && err == nil
+	if serving {
 		coll.ProxyURL = url // the warnings' curl reaches the proxy that serves this registry
 	}
 	if opts.Backends != nil {
@@ -125,6 +140,21 @@ func runStatus(ctx context.Context, out io.Writer, color bool, opts statusCmdOpt
 		sts = []monitor.Status{coll.Database(ctx, reg, args[0])}
 	} else {
 		sts = coll.All(ctx, reg)
+	}
+	for i, st := range sts {
+		lm := reg.Databases[st.Name].Live
+		if lm == nil {
+			continue
+		}
+		if serving && opts.Live != nil {
+			sts[i].LiveMigration = opts.Live(ctx, url, st.Name)
+		}
+		if sts[i].LiveMigration == nil {
+			// Recorded in the registry; the proxy that serves it resumes it.
+			sts[i].LiveMigration = &migration.LiveStatus{Mode: migration.ModeLive, Database: st.Name, ID: lm.ID,
+				Rollback: lm.Rollback, Phase: lm.Phase, State: "recorded in the registry; resumes when a proxy serves it",
+				Started: lm.Started, Units: []migration.UnitProgress{}, ETASeconds: -1}
+		}
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
