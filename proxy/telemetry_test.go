@@ -28,6 +28,7 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/monitor"
 	"github.com/hybridrag/storage-proxy/registry"
 )
@@ -333,4 +334,35 @@ func TestServerFeedsMonitor(t *testing.T) {
 	require.Contains(t, st.Warnings[0].Message, "ingestion slowed to 10 records/min, 90% below its baseline of 100 records/min")
 	data, _ := json.Marshal(st)
 	require.False(t, strings.Contains(string(data), `"postgres"`))
+}
+
+// TestLiveMigrationMetrics: the shadow reads of live migrations are
+// exported by database and operation.
+func TestLiveMigrationMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	tel := &Telemetry{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))}
+	require.NoError(t, observeLiveMigrations(tel, func() map[string]migration.ShadowStatus {
+		return map[string]migration.ShadowStatus{"big": {ByOp: map[string]migration.OpTally{
+			"kv.get": {Compared: 40, Mismatches: 1}, "vector.query": {Compared: 7}}}}
+	}))
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if d, ok := m.Data.(metricdata.Sum[int64]); ok {
+				for _, p := range d.DataPoints {
+					db, _ := p.Attributes.Value("db")
+					op, _ := p.Attributes.Value("op")
+					got[m.Name+" "+db.AsString()+" "+op.AsString()] = p.Value
+				}
+			}
+		}
+	}
+	require.Equal(t, map[string]int64{
+		"hybridrag.migration.shadow.reads big kv.get":            40,
+		"hybridrag.migration.shadow.mismatches big kv.get":       1,
+		"hybridrag.migration.shadow.reads big vector.query":      7,
+		"hybridrag.migration.shadow.mismatches big vector.query": 0,
+	}, got)
 }
