@@ -2,8 +2,10 @@ package migration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -239,6 +241,21 @@ func compare[S, T any](r *liveRun, w *side[S], op string, keys []string, ans T, 
 	if len(ids) > 10 {
 		ids = ids[:10]
 	}
-	r.shadow.record(op, &Mismatch{At: time.Now().UTC(), Op: op, NS: w.u.NS.String(), IDs: ids,
-		Detail: fmt.Sprintf("%s answered differently on the target", op)})
+	m := &Mismatch{At: time.Now().UTC(), Op: op, NS: w.u.NS.String(), IDs: ids,
+		Detail: fmt.Sprintf("the source answered %s; the target answered %s", excerpt(a), excerpt(b))}
+	r.shadow.record(op, m)
+	r.log.Warn("live migration: a shadow read differs on the target", slog.String("db", r.db), slog.String("op", op),
+		slog.String("namespace", m.NS), slog.Any("ids", ids))
+}
+
+// excerpt is the start of an answer as JSON, for a mismatch's report.
+func excerpt(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	if len(b) > 200 {
+		return string(b[:200]) + "..."
+	}
+	return string(b)
 }

@@ -68,6 +68,7 @@ func (l *Live) run(id, db string, opt registry.LiveOptions) *liveRun {
 	r, ok := l.runs[id]
 	if !ok {
 		r = newLiveRun(id, db)
+		r.log = l.log()
 		r.setShare(opt.ShadowShare)
 		l.runs[id] = r
 	}

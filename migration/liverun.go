@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ type liveRun struct {
 	id    string
 	db    string
 	locks *keyLocks
+	log   *slog.Logger
 
 	mu sync.Mutex
 	// dirty: units where a write reached the database's backend but not the
@@ -38,7 +40,7 @@ type liveRun struct {
 }
 
 func newLiveRun(id, db string) *liveRun {
-	return &liveRun{id: id, db: db, locks: newKeyLocks(1024),
+	return &liveRun{id: id, db: db, locks: newKeyLocks(1024), log: slog.New(slog.DiscardHandler),
 		dirty: map[string]Unit{}, shadowSlots: make(chan struct{}, 8)}
 }
 
