@@ -256,12 +256,17 @@ func (j *liveJob) backfill(ctx context.Context, d *dualBackend) error {
 	return nil
 }
 
+// pageReader reads the next page of a unit: the batch, its size in bytes,
+// and how the checkpoint moves past it.
+type pageReader func() (adapters.Batch, int, func(*liveState), error)
+
 // copyUnit copies one unit from the checkpoint's position.
 func (j *liveJob) copyUnit(ctx context.Context, d *dualBackend, u Unit, st *liveState, copied func(int)) error {
 	var ps pageSize
 	// page reads and loads one page with the unit's writes held; it
-	// returns the number of records read (0: the unit is done).
-	page := func(read func() (adapters.Batch, int, func(), error)) (int, error) {
+	// returns the number of records read (0: the unit is done). The
+	// checkpoint moves with the page's load, in the same transaction.
+	page := func(read pageReader) (int, error) {
 		unlock := j.run.locks.lockSpace(u.Key())
 		defer unlock()
 		b, bytes, advance, err := read()
@@ -269,22 +274,30 @@ func (j *liveJob) copyUnit(ctx context.Context, d *dualBackend, u Unit, st *live
 			return 0, err
 		}
 		b.NS, b.Kind, b.Online = u.NS, u.Kind, true
-		n := b.Len()
-		advance()
-		st.Copied += int64(n)
-		err = j.retry(ctx, func() error {
-			return d.loader.Load(ctx, b, adapters.Checkpoint{Key: j.key(), State: st.marshal()})
-		})
+		next := *st
+		advance(&next)
+		next.Copied += int64(b.Len())
+		if err := d.loader.Load(ctx, b, adapters.Checkpoint{Key: j.key(), State: next.marshal()}); err != nil {
+			return 0, err
+		}
+		*st = next
 		ps.next(bytes)
-		return n, err
+		return b.Len(), nil
 	}
-	loop := func(read func() (adapters.Batch, int, func(), error)) error {
+	loop := func(read pageReader) error {
 		ps.next(0)
 		for {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			n, err := page(read)
+			// A target that went away is waited for with the unit's
+			// writes free: the page is read again when it is back.
+			var n int
+			err := j.retry(ctx, func() error {
+				var err error
+				n, err = page(read)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -296,7 +309,7 @@ func (j *liveJob) copyUnit(ctx context.Context, d *dualBackend, u Unit, st *live
 	}
 	switch u.Kind {
 	case adapters.KindKV, adapters.KindDocStatus:
-		return loop(func() (adapters.Batch, int, func(), error) {
+		return loop(func() (adapters.Batch, int, func(*liveState), error) {
 			recs, err := d.srcStored.ScanStoredKV(ctx, u.NS, u.Kind, st.After, ps.limit)
 			if err != nil || len(recs) == 0 {
 				return adapters.Batch{}, 0, nil, err
@@ -305,14 +318,14 @@ func (j *liveJob) copyUnit(ctx context.Context, d *dualBackend, u Unit, st *live
 			for _, r := range recs {
 				bytes += len(r.ID) + len(r.Data)
 			}
-			return adapters.Batch{KV: recs}, bytes, func() { st.After = recs[len(recs)-1].ID }, nil
+			return adapters.Batch{KV: recs}, bytes, func(s *liveState) { s.After = recs[len(recs)-1].ID }, nil
 		})
 	case adapters.KindVector:
 		v, err := d.src.Vector(ctx, u.NS, 0)
 		if err != nil {
 			return err
 		}
-		return loop(func() (adapters.Batch, int, func(), error) {
+		return loop(func() (adapters.Batch, int, func(*liveState), error) {
 			recs, err := v.Scan(ctx, st.After, ps.limit)
 			if err != nil || len(recs) == 0 {
 				return adapters.Batch{}, 0, nil, err
@@ -321,7 +334,7 @@ func (j *liveJob) copyUnit(ctx context.Context, d *dualBackend, u Unit, st *live
 			for _, r := range recs {
 				bytes += len(r.ID) + len(r.Fields) + 4*len(r.Vector)
 			}
-			return adapters.Batch{Vectors: recs}, bytes, func() { st.After = recs[len(recs)-1].ID }, nil
+			return adapters.Batch{Vectors: recs}, bytes, func(s *liveState) { s.After = recs[len(recs)-1].ID }, nil
 		})
 	case adapters.KindGraph:
 		g, err := d.src.Graph(ctx, u.NS)
@@ -329,7 +342,7 @@ func (j *liveJob) copyUnit(ctx context.Context, d *dualBackend, u Unit, st *live
 			return err
 		}
 		if !st.NodesDone {
-			err := loop(func() (adapters.Batch, int, func(), error) {
+			err := loop(func() (adapters.Batch, int, func(*liveState), error) {
 				nodes, err := g.ScanNodes(ctx, st.After, ps.limit)
 				if err != nil || len(nodes) == 0 {
 					return adapters.Batch{}, 0, nil, err
@@ -338,14 +351,14 @@ func (j *liveJob) copyUnit(ctx context.Context, d *dualBackend, u Unit, st *live
 				for _, n := range nodes {
 					bytes += len(n.ID) + propsSize(n.Props)
 				}
-				return adapters.Batch{Nodes: nodes}, bytes, func() { st.After = nodes[len(nodes)-1].ID }, nil
+				return adapters.Batch{Nodes: nodes}, bytes, func(s *liveState) { s.After = nodes[len(nodes)-1].ID }, nil
 			})
 			if err != nil {
 				return err
 			}
 			st.NodesDone = true
 		}
-		return loop(func() (adapters.Batch, int, func(), error) {
+		return loop(func() (adapters.Batch, int, func(*liveState), error) {
 			edges, err := g.ScanEdges(ctx, st.AfterEdge, ps.limit)
 			if err != nil || len(edges) == 0 {
 				return adapters.Batch{}, 0, nil, err
@@ -355,7 +368,7 @@ func (j *liveJob) copyUnit(ctx context.Context, d *dualBackend, u Unit, st *live
 				bytes += len(e.Src) + len(e.Tgt) + propsSize(e.Props)
 			}
 			last := edges[len(edges)-1]
-			return adapters.Batch{Edges: edges}, bytes, func() { st.AfterEdge = adapters.Edge{Src: last.Src, Tgt: last.Tgt} }, nil
+			return adapters.Batch{Edges: edges}, bytes, func(s *liveState) { s.AfterEdge = adapters.Edge{Src: last.Src, Tgt: last.Tgt} }, nil
 		})
 	}
 	return fmt.Errorf("%s: unknown kind %q", u.Key(), u.Kind)
