@@ -241,4 +241,8 @@ func compare[S, T any](r *liveRun, w *side[S], op string, keys []string, ans T, 
 	}
 	r.shadow.record(op, &Mismatch{At: time.Now().UTC(), Op: op, NS: w.u.NS.String(), IDs: ids,
 		Detail: fmt.Sprintf("%s answered differently on the target", op)})
+	// The target holds something the source does not (changed behind the
+	// proxy's back): reconcile the namespace before any cutover, or the
+	// next clean window would cut over with the difference in place.
+	r.markDirty([]Unit{w.u})
 }
