@@ -402,6 +402,13 @@ func (l *Live) begin(ctx context.Context, name string, cur, target registry.Data
 	if err != nil {
 		return nil, err
 	}
+	// The job needs the migration as the registry resolves it (its target's
+	// backend definition): abort opens the target from it to drop the copy.
+	if reg, err := registry.Load(sw.RegistryPath); err == nil {
+		if db := reg.Databases[name]; db.Live != nil && db.Live.ID == lm.ID {
+			lm = db.Live
+		}
+	}
 	l.log().Info("live migration started", slog.String("db", name), slog.String("id", lm.ID),
 		slog.String("target", describeEntry(target)), slog.Bool("rollback", rollback))
 	return l.spawn(name, cur, lm), nil
