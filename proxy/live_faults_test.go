@@ -86,9 +86,9 @@ func requireModel(t *testing.T, wl *livemodel.Workload) {
 func startLive(t *testing.T, ts *testServer, db string, body map[string]any) {
 	t.Helper()
 	body["mode"], body["to"] = "live", registry.BackendPostgres
-	var st migration.LiveStatus
+	var st map[string]any
 	resp := ts.call(t, http.MethodPost, "/v1/databases/"+db+"/migration", body, &st)
-	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%+v", st)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%v", st)
 }
 
 func writesTally(t *testing.T, wl *livemodel.Workload) (map[string]int, int) {
@@ -113,24 +113,16 @@ func TestLiveMigrationPostgresOutage(t *testing.T) {
 
 	// outage stops PostgreSQL once the migration waits in the shadow phase
 	// and returns once writes have failed for a while, with the number of
-	// writes acknowledged when the first failure was seen.
+	// writes acknowledged when it had stopped.
 	outage := func(t *testing.T, ts *testServer, wl *livemodel.Workload) int {
 		pollLive(t, ts, "default", "shadow phase", func(s migration.LiveStatus) bool { return s.Phase == registry.PhaseShadow })
 		c.Stop("immediate")
-		var okAtFirst int
-		eventually(t, "writes fail while PostgreSQL is down", func() bool {
-			by, ok := writesTally(t, wl)
-			if by["503 migration_target_unavailable"] == 0 {
-				okAtFirst = ok
-				return false
-			}
-			return true
-		})
+		_, okAtStop := writesTally(t, wl)
 		eventually(t, "several writes fail", func() bool {
 			by, _ := writesTally(t, wl)
 			return by["503 migration_target_unavailable"] >= 10
 		})
-		return okAtFirst
+		return okAtStop
 	}
 
 	t.Run("resumes", func(t *testing.T) {
@@ -143,12 +135,12 @@ func TestLiveMigrationPostgresOutage(t *testing.T) {
 			"clean_requests": 20, "clean_minutes": 0, "cutover": "manual", "abort_after_seconds": 600})
 		okBefore := outage(t, ts, wl)
 		st := pollLive(t, ts, "default", "outage shown", func(s migration.LiveStatus) bool {
-			return s.TargetUnavailableSince != nil && s.DirtyUnits > 0
+			return s.TargetUnavailableSince != nil
 		})
 		t.Logf("during the outage: %d dirty units, target error %q", st.DirtyUnits, st.TargetError)
 		_, okDuring := writesTally(t, wl)
-		// Only writes already in flight when the first one failed may have
-		// been acknowledged (one per writer).
+		// Only writes already in flight when PostgreSQL had stopped may
+		// have been acknowledged since (one per writer).
 		require.LessOrEqual(t, okDuring-okBefore, 2, "writes acknowledged while PostgreSQL was down")
 		require.Equal(t, registry.PhaseShadow, st.Phase)
 
