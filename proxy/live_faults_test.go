@@ -113,17 +113,18 @@ func TestLiveMigrationPostgresOutage(t *testing.T) {
 	pgOpts := pgServerOptions{pg: postgres.Config{QueryTimeout: 2 * time.Second, ReconnectMax: time.Second}}
 
 	// outage stops PostgreSQL once the migration waits in the shadow phase
-	// and returns once writes have failed for a while, with the number of
-	// writes acknowledged when it had stopped.
-	outage := func(t *testing.T, ts *testServer, wl *livemodel.Workload) int {
+	// and returns once writes have failed for a while, with the numbers of
+	// writes acknowledged and reads answered when it had stopped.
+	outage := func(t *testing.T, ts *testServer, wl *livemodel.Workload) (writesOK, readsOK int) {
 		pollLive(t, ts, "default", "shadow phase", func(s migration.LiveStatus) bool { return s.Phase == registry.PhaseShadow })
 		c.Stop("immediate")
 		_, okAtStop := writesTally(t, wl)
+		_, _, _, readsAtStop := wl.Reads.Snapshot()
 		eventually(t, "several writes fail", func() bool {
 			by, _ := writesTally(t, wl)
 			return by["503 migration_target_unavailable"] >= 10
 		})
-		return okAtStop
+		return okAtStop, readsAtStop
 	}
 
 	t.Run("resumes", func(t *testing.T) {
@@ -134,7 +135,7 @@ func TestLiveMigrationPostgresOutage(t *testing.T) {
 		defer stop()
 		startLive(t, ts, "default", map[string]any{"dsn": dsn, "workspace": "resumes", "embedding_model": "m",
 			"clean_requests": 20, "clean_minutes": 0, "cutover": "manual", "abort_after_seconds": 600})
-		okBefore := outage(t, ts, wl)
+		okBefore, readsBefore := outage(t, ts, wl)
 		st := pollLive(t, ts, "default", "outage shown", func(s migration.LiveStatus) bool {
 			return s.TargetUnavailableSince != nil
 		})
@@ -144,6 +145,9 @@ func TestLiveMigrationPostgresOutage(t *testing.T) {
 		// have been acknowledged since (one per writer).
 		require.LessOrEqual(t, okDuring-okBefore, 2, "writes acknowledged while PostgreSQL was down")
 		require.Equal(t, registry.PhaseShadow, st.Phase)
+		// Reads are answered from the JSON folder meanwhile.
+		_, _, _, readsDuring := wl.Reads.Snapshot()
+		require.Greater(t, readsDuring, readsBefore, "reads answered while PostgreSQL is down")
 
 		c.StartServer()
 		restarted := time.Now()
@@ -177,7 +181,7 @@ func TestLiveMigrationPostgresOutage(t *testing.T) {
 		defer stop()
 		startLive(t, ts, "default", map[string]any{"dsn": dsn, "workspace": "aborts", "embedding_model": "m",
 			"clean_requests": 1 << 40, "clean_minutes": 0, "cutover": "manual", "abort_after_seconds": 2})
-		outage(t, ts, wl)
+		_, _ = outage(t, ts, wl)
 		defer c.StartServer()
 		st := pollLive(t, ts, "default", "aborted", func(s migration.LiveStatus) bool { return s.State == migration.LiveAborted })
 		require.NotNil(t, st.Error)

@@ -99,8 +99,7 @@ func TestLiveMigrationKill9(t *testing.T) {
 	status, err := post(ctx, base()+"/v1/databases/default/migration", map[string]any{
 		"to": "postgres", "dsn": dsn, "embedding_model": "live-e2e", "mode": "live",
 		"clean_requests": 100, "clean_minutes": 0.03, "cutover": "manual", "abort_after_seconds": 600}, nil)
-	require.Error(t, err, "202 is not 200 for post")
-	require.Equal(t, http.StatusAccepted, status, "%v", err)
+	require.Equal(t, http.StatusAccepted, status, "%v", err) // post reports any answer but 200 as an error
 
 	rng := rand.New(rand.NewPCG(seed, 11))
 	kills := map[string]int{}
