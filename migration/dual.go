@@ -51,52 +51,60 @@ func newDualBackend(run *liveRun, src, tgt adapters.Backend, target string) (*du
 }
 
 func (d *dualBackend) KV(ctx context.Context, ns adapters.Namespace) (adapters.KV, error) {
-	p, s, err := both(ctx, d, func(b adapters.Backend) (adapters.KV, error) { return b.KV(ctx, ns) })
+	w, err := both(ctx, d, Unit{NS: ns, Kind: adapters.KindKV}, func(b adapters.Backend) (adapters.KV, error) { return b.KV(ctx, ns) })
 	if err != nil {
 		return nil, err
 	}
-	return &dualKV{side[adapters.KV]{d: d, u: Unit{NS: ns, Kind: adapters.KindKV}, p: p, s: s}}, nil
+	return &dualKV{w}, nil
 }
 
 func (d *dualBackend) Vector(ctx context.Context, ns adapters.Namespace, dim int) (adapters.Vector, error) {
-	p, s, err := both(ctx, d, func(b adapters.Backend) (adapters.Vector, error) { return b.Vector(ctx, ns, dim) })
+	w, err := both(ctx, d, Unit{NS: ns, Kind: adapters.KindVector}, func(b adapters.Backend) (adapters.Vector, error) { return b.Vector(ctx, ns, dim) })
 	if err != nil {
 		return nil, err
 	}
-	return &dualVector{side[adapters.Vector]{d: d, u: Unit{NS: ns, Kind: adapters.KindVector}, p: p, s: s}}, nil
+	return &dualVector{w}, nil
 }
 
 func (d *dualBackend) Graph(ctx context.Context, ns adapters.Namespace) (adapters.Graph, error) {
-	p, s, err := both(ctx, d, func(b adapters.Backend) (adapters.Graph, error) { return b.Graph(ctx, ns) })
+	w, err := both(ctx, d, Unit{NS: ns, Kind: adapters.KindGraph}, func(b adapters.Backend) (adapters.Graph, error) { return b.Graph(ctx, ns) })
 	if err != nil {
 		return nil, err
 	}
-	return &dualGraph{side[adapters.Graph]{d: d, u: Unit{NS: ns, Kind: adapters.KindGraph}, p: p, s: s}}, nil
+	return &dualGraph{w}, nil
 }
 
 func (d *dualBackend) DocStatus(ctx context.Context, ns adapters.Namespace) (adapters.DocStatus, error) {
-	p, s, err := both(ctx, d, func(b adapters.Backend) (adapters.DocStatus, error) { return b.DocStatus(ctx, ns) })
+	w, err := both(ctx, d, Unit{NS: ns, Kind: adapters.KindDocStatus}, func(b adapters.Backend) (adapters.DocStatus, error) { return b.DocStatus(ctx, ns) })
 	if err != nil {
 		return nil, err
 	}
-	return &dualDocStatus{side[adapters.DocStatus]{d: d, u: Unit{NS: ns, Kind: adapters.KindDocStatus}, p: p, s: s}}, nil
+	return &dualDocStatus{w}, nil
 }
 
-// both opens a namespace on the source and the target.
-func both[S any](ctx context.Context, d *dualBackend, open func(adapters.Backend) (S, error)) (S, S, error) {
-	var zero S
+// both opens a namespace on the source and the target. A target that is
+// unavailable leaves the side without it (down): its reads are answered by
+// the source alone, its writes fail before touching either backend, and the
+// run learns the target is down (the outage limit aborts the migration).
+func both[S any](ctx context.Context, d *dualBackend, u Unit, open func(adapters.Backend) (S, error)) (side[S], error) {
 	p, err := open(d.src)
 	if err != nil {
-		return zero, zero, err
+		return side[S]{}, err
 	}
+	w := side[S]{d: d, u: u, p: p}
 	s, err := open(d.tgt)
-	if err != nil {
-		if errors.Is(err, adapters.ErrInvalid) || errors.Is(err, adapters.ErrUnavailable) {
-			return zero, zero, d.targetError(err)
-		}
-		return zero, zero, err
+	switch {
+	case err == nil:
+		w.s = s
+	case errors.Is(err, adapters.ErrUnavailable):
+		d.run.targetDown(err)
+		w.down = d.targetError(err)
+	case errors.Is(err, adapters.ErrInvalid):
+		return side[S]{}, d.targetError(err)
+	default:
+		return side[S]{}, err
 	}
-	return p, s, nil
+	return w, nil
 }
 
 func (d *dualBackend) Namespaces(ctx context.Context) ([]adapters.NamespaceInfo, error) {
@@ -140,6 +148,8 @@ type side[S any] struct {
 	d    *dualBackend
 	u    Unit
 	p, s S
+	// down is set when the target could not be opened: s is unset.
+	down error
 }
 
 // write runs one write: under the locks of its keys (the whole namespace
@@ -153,6 +163,9 @@ func (w *side[S]) write(ctx context.Context, keys []string, src func() error, tg
 		unlock = w.d.run.locks.lockKeys(w.u.Key(), keys)
 	}
 	defer unlock()
+	if w.down != nil {
+		return w.down
+	}
 	if err := src(); err != nil {
 		return err
 	}
@@ -178,7 +191,7 @@ func (w *side[S]) load(ctx context.Context, b adapters.Batch) error {
 // depends on the whole namespace).
 func read[S, T any](ctx context.Context, w *side[S], op string, keys []string, fn func(context.Context, S) (T, error), same func(a, b T) bool) (T, error) {
 	ans, err := fn(ctx, w.p)
-	if err != nil || !w.d.run.shouldShadow() {
+	if err != nil || w.down != nil || !w.d.run.shouldShadow() {
 		return ans, err
 	}
 	select {
@@ -246,6 +259,10 @@ func compare[S, T any](r *liveRun, w *side[S], op string, keys []string, ans T, 
 	r.shadow.record(op, m)
 	r.log.Warn("live migration: a shadow read differs on the target", slog.String("db", r.db), slog.String("op", op),
 		slog.String("namespace", m.NS), slog.Any("ids", ids))
+	// The target holds something the source does not (changed behind the
+	// proxy's back): reconcile the namespace before any cutover, or the
+	// next clean window would cut over with the difference in place.
+	r.markDirty([]Unit{w.u})
 }
 
 // excerpt is the start of an answer as JSON, for a mismatch's report.

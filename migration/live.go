@@ -406,9 +406,12 @@ func (l *Live) begin(ctx context.Context, name string, cur, target registry.Data
 	if err != nil {
 		return nil, err
 	}
-	// The entry as the registry resolves it (the target's definition).
-	if reg, err := registry.Load(sw.RegistryPath); err == nil && reg.Databases[name].Live != nil {
-		lm = reg.Databases[name].Live
+	// The job needs the migration as the registry resolves it (its target's
+	// backend definition): abort opens the target from it to drop the copy.
+	if reg, err := registry.Load(sw.RegistryPath); err == nil {
+		if db := reg.Databases[name]; db.Live != nil && db.Live.ID == lm.ID {
+			lm = db.Live
+		}
 	}
 	if sw.Changed != nil {
 		sw.Changed()

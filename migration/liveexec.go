@@ -451,6 +451,11 @@ func (j *liveJob) shadowThenCutover(ctx context.Context, d *dualBackend) error {
 			requested, forced = true, forced || f
 		case <-tick.C:
 		}
+		// Requests that found the target down mark the run down; nothing
+		// else writes to the target here to say it is back, so ask it.
+		if since, _ := j.run.down(); !since.IsZero() && j.run.dirtyCount() == 0 && d.tgt.Ping(ctx) == nil {
+			j.run.targetOK()
+		}
 		if err := j.abortIfDown(ctx); err != nil {
 			return err
 		}
