@@ -216,7 +216,9 @@ func TestGraphNetworkXOrder(t *testing.T) {
 		return g.(*graphStore)
 	}
 	g := open(b)
-	e := func(src, tgt string) adapters.EdgeData { return adapters.EdgeData{Src: src, Tgt: tgt, Props: adapters.Props{}} }
+	e := func(src, tgt string) adapters.EdgeData {
+		return adapters.EdgeData{Src: src, Tgt: tgt, Props: adapters.Props{}}
+	}
 	check := func(g *graphStore, what string, nodes []string, edges [][2]string, adj map[string][]string) {
 		t.Helper()
 		ns, _, err := g.ScanNodesStorageOrder(ctx, "", 0)

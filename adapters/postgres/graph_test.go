@@ -105,7 +105,9 @@ func TestGraphOrder(t *testing.T) {
 	require.NoError(t, err)
 	_, native := gr.(adapters.StorageOrderScanner)
 	require.False(t, native, "order=storage lists by id on PostgreSQL")
-	e := func(src, tgt string) adapters.EdgeData { return adapters.EdgeData{Src: src, Tgt: tgt, Props: adapters.Props{}} }
+	e := func(src, tgt string) adapters.EdgeData {
+		return adapters.EdgeData{Src: src, Tgt: tgt, Props: adapters.Props{}}
+	}
 	// The calls of adapters/json TestGraphNetworkXOrder.
 	require.NoError(t, gr.UpsertNodes(ctx, []adapters.Node{{ID: "B"}, {ID: "A"}}))
 	require.NoError(t, gr.UpsertEdges(ctx, []adapters.EdgeData{e("A", "B"), e("C", "A"), e("B", "D")}))
