@@ -3,8 +3,11 @@ prints what it did as one JSON line. Run by the system interpreter in a
 process of its own (LightRAG keeps loaded namespaces in process-wide shared
 storage), with PYTHONPATH = LightRAG's folder, its deps and clients/python:
 
-    python3 lightrag_driver.py pipeline --storage json|proxy|pg|proxy-pg|proxy-pg-graph --dir D [--docs N]
-    python3 lightrag_driver.py read --storage json|pg --dir D --ids IDS.json
+    python3 lightrag_driver.py pipeline --storage json|proxy|pg|proxy-pg|proxy-pg-graph --dir D [--workspace W]
+                                        [--docs N] [--ingest-only] [--batch] [--bench]
+    python3 lightrag_driver.py read --storage json|pg --dir D [--workspace W] --ids IDS.json
+    python3 lightrag_driver.py state --storage json --dir D      (a JSON working directory's records)
+    python3 lightrag_driver.py pgstate --storage pg --dir - --workspace W   (POSTGRES_* env)
 
 pipeline: insert, duplicate re-insert, delete, re-insert and a query in all
 five modes (context only), with a fake LLM and hash embeddings; prints the
