@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import re
-import struct
 import sys
 import time
 import types
