@@ -208,6 +208,7 @@ class JSONPipelineTest(_Compare):
         require_lightrag()
         proxy_binary()
         cls.tmp = tempfile.mkdtemp(prefix="hybridrag-lightrag-real-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.runs = {}
         for v in VERSIONS:
             base = os.path.join(cls.tmp, v)
@@ -238,10 +239,6 @@ class JSONPipelineTest(_Compare):
             run["proxy_read"] = run_driver(v, ["read", "--storage", "json", "--dir", proxy_db, "--ids", ids_path],
                                            env, f"LightRAG {v} reading the proxy's folder")
             cls.runs[v] = run
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        shutil.rmtree(getattr(cls, "tmp", ""), ignore_errors=True)
 
     def test_pipeline_contexts_equal(self) -> None:
         for v, run in self.runs.items():
@@ -324,12 +321,12 @@ class PostgresPipelineTest(_Compare):
         require_lightrag()
         proxy_binary()
         cls.tmp = tempfile.mkdtemp(prefix="hybridrag-lightrag-real-pg-")
-        cls.databases = []
-        cls.admin_dsn = dsn
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.runs = {}
         for v in VERSIONS:
             db_dsn, name = fresh_pg_database(dsn)
-            cls.databases.append(name)
+            # A class cleanup runs even when setUpClass fails half-way.
+            cls.addClassCleanup(drop_pg_database, dsn, name)
             base = os.path.join(cls.tmp, v)
             backend = {"type": "postgres", "dsn": db_dsn, "embedding_model": MODEL}
             if v.startswith("1.4.9"):
@@ -396,12 +393,6 @@ class PostgresPipelineTest(_Compare):
                                                    os.path.join(base, ws), "--ids", ids_path], env,
                                                f"LightRAG {v} PostgreSQL classes reading workspace {ws}")
             cls.runs[v] = run
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        for name in getattr(cls, "databases", []):
-            drop_pg_database(cls.admin_dsn, name)
-        shutil.rmtree(getattr(cls, "tmp", ""), ignore_errors=True)
 
     def test_pipeline_contexts_equal(self) -> None:
         for v, run in self.runs.items():
