@@ -42,7 +42,9 @@ type Graph interface {
 	// GetEdges: properties per pair (undirected lookup), aligned, nil if absent.
 	GetEdges(ctx context.Context, pairs []Edge) ([]Props, error)
 	// GetNodesEdges: incident edges per id as (id, neighbour), aligned;
-	// Found=false and no edges for a missing node. Neighbours are sorted.
+	// Found=false and no edges for a missing node. Neighbours come in the
+	// order of the backend's LightRAG storage: NetworkX adjacency order on
+	// JSON (edge insertion order), id byte order on PostgreSQL.
 	GetNodesEdges(ctx context.Context, ids []string) ([]NodeEdges, error)
 
 	// UpsertNodes merges each node's properties into the stored ones (creating
@@ -71,12 +73,24 @@ type Graph interface {
 	// KnowledgeGraph is LightRAG's get_knowledge_graph.
 	KnowledgeGraph(ctx context.Context, label string, maxDepth, maxNodes int) (KnowledgeGraph, error)
 	// NodesByChunkIDs / EdgesByChunkIDs are the 1.4.9.8-only methods: nodes
-	// (edges) whose <SEP>-split source_id intersects chunkIDs.
+	// (edges) whose <SEP>-split source_id intersects chunkIDs, in the
+	// backend's storage order (see StorageOrderScanner).
 	NodesByChunkIDs(ctx context.Context, chunkIDs []string) ([]Node, error)
 	EdgesByChunkIDs(ctx context.Context, chunkIDs []string) ([]EdgeData, error)
 
 	Counts(ctx context.Context) (nodes, edges int64, err error)
 	Drop(ctx context.Context) error
+}
+
+// StorageOrderScanner is implemented by a Graph whose LightRAG storage lists
+// nodes and edges in an order of its own, which LightRAG's get_all_nodes and
+// get_all_edges return: the JSON backend gives NetworkX's (node insertion
+// order; edges node by node from the endpoint inserted first). A backend
+// without it is listed in ScanNodes/ScanEdges order. Cursors are opaque, ""
+// starts, and the next cursor is "" after the last page.
+type StorageOrderScanner interface {
+	ScanNodesStorageOrder(ctx context.Context, cursor string, limit int) ([]Node, string, error)
+	ScanEdgesStorageOrder(ctx context.Context, cursor string, limit int) ([]EdgeData, string, error)
 }
 
 // KnowledgeGraph is LightRAG's types.KnowledgeGraph.

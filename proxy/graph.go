@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -270,6 +271,22 @@ func (s *Server) graphSearchLabels(c echo.Context) error {
 type nodesPageBody struct {
 	Nodes []adapters.Node `json:"nodes"`
 	Next  *string         `json:"next"`
+	// Cursor continues an order=storage listing, null on the last page.
+	Cursor *string `json:"cursor,omitempty"`
+}
+
+// storageOrder reads the order query parameter of the scan routes: "id"
+// (the default, a stable order for copying) or "storage" (the order of the
+// backend's LightRAG storage, which get_all_nodes/get_all_edges return).
+func storageOrder(c echo.Context) (bool, error) {
+	switch o := c.QueryParam("order"); o {
+	case "", "id":
+		return false, nil
+	case "storage":
+		return true, nil
+	default:
+		return false, malformed(`pass order=id or order=storage`, "query parameter order=%q is not an order", o)
+	}
 }
 
 func (s *Server) graphScanNodes(c echo.Context) error {
@@ -277,9 +294,28 @@ func (s *Server) graphScanNodes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	byStorage, err := storageOrder(c)
+	if err != nil {
+		return err
+	}
 	after := c.QueryParam("after")
+	if byStorage {
+		after = c.QueryParam("cursor")
+	}
 	return s.withGraph(c, func(ctx context.Context, g adapters.Graph) error {
-		nodes, err := g.ScanNodes(ctx, after, limit)
+		var (
+			nodes  []adapters.Node
+			cursor string
+			err    error
+		)
+		if so, ok := g.(adapters.StorageOrderScanner); ok && byStorage {
+			nodes, cursor, err = so.ScanNodesStorageOrder(ctx, after, limit)
+		} else {
+			nodes, err = g.ScanNodes(ctx, after, limit)
+			if len(nodes) == limit {
+				cursor = nodes[len(nodes)-1].ID
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -289,7 +325,13 @@ func (s *Server) graphScanNodes(c echo.Context) error {
 				body.Nodes[i].Props = adapters.Props{}
 			}
 		}
-		if len(nodes) == limit {
+		switch {
+		case byStorage:
+			body.Cursor = &cursor
+			if cursor == "" {
+				body.Cursor = nil
+			}
+		case len(nodes) == limit:
 			body.Next = &nodes[len(nodes)-1].ID
 		}
 		return writeJSON(c, http.StatusOK, body)
@@ -300,6 +342,8 @@ type edgesPageBody struct {
 	Edges []adapters.EdgeData `json:"edges"`
 	// Next is the (src, tgt) cursor of the next page, null on the last.
 	Next *adapters.Edge `json:"next"`
+	// Cursor continues an order=storage listing, null on the last page.
+	Cursor *string `json:"cursor,omitempty"`
 }
 
 func (s *Server) graphScanEdges(c echo.Context) error {
@@ -307,9 +351,40 @@ func (s *Server) graphScanEdges(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	byStorage, err := storageOrder(c)
+	if err != nil {
+		return err
+	}
 	after := adapters.Edge{Src: c.QueryParam("after_src"), Tgt: c.QueryParam("after_tgt")}
+	cursor := c.QueryParam("cursor")
 	return s.withGraph(c, func(ctx context.Context, g adapters.Graph) error {
-		edges, err := g.ScanEdges(ctx, after, limit)
+		var (
+			edges []adapters.EdgeData
+			next  string
+			err   error
+		)
+		so, native := g.(adapters.StorageOrderScanner)
+		switch {
+		case byStorage && native:
+			edges, next, err = so.ScanEdgesStorageOrder(ctx, cursor, limit)
+		case byStorage:
+			// Without an order of its own the backend lists by id; the
+			// cursor carries the last pair.
+			if cursor != "" {
+				var pair [2]string
+				if json.Unmarshal([]byte(cursor), &pair) != nil {
+					return malformed("pass the cursor of the previous page unchanged", "cursor %q is not a cursor this graph gave", cursor)
+				}
+				after = adapters.Edge{Src: pair[0], Tgt: pair[1]}
+			}
+			edges, err = g.ScanEdges(ctx, after, limit)
+			if err == nil && len(edges) == limit {
+				b, _ := json.Marshal([2]string{edges[len(edges)-1].Src, edges[len(edges)-1].Tgt})
+				next = string(b)
+			}
+		default:
+			edges, err = g.ScanEdges(ctx, after, limit)
+		}
 		if err != nil {
 			return err
 		}
@@ -319,7 +394,12 @@ func (s *Server) graphScanEdges(c echo.Context) error {
 				body.Edges[i].Props = adapters.Props{}
 			}
 		}
-		if len(edges) == limit {
+		switch {
+		case byStorage:
+			if next != "" {
+				body.Cursor = &next
+			}
+		case len(edges) == limit:
 			last := edges[len(edges)-1]
 			body.Next = &adapters.Edge{Src: last.Src, Tgt: last.Tgt}
 		}

@@ -11,9 +11,13 @@
 set -euo pipefail
 
 PY=/usr/bin/python3
+# asyncpg runs LightRAG's PostgreSQL classes; pytest, pytest-asyncio and
+# wcwidth (for deps/ascii_colors) run LightRAG's own graph tests
+# (clients/python/tests/test_lightrag_real.py).
 PACKAGES=(python3-numpy python3-networkx python3-dotenv python3-tenacity python3-pydantic python3-httpx
-	python3-xxhash python3-packaging python3-pandas)
-MODULES="numpy, networkx, dotenv, tenacity, pydantic, httpx, xxhash, packaging, pandas"
+	python3-xxhash python3-packaging python3-pandas python3-asyncpg python3-pytest python3-pytest-asyncio
+	python3-wcwidth)
+MODULES="numpy, networkx, dotenv, tenacity, pydantic, httpx, xxhash, packaging, pandas, asyncpg, pytest, pytest_asyncio, wcwidth"
 
 fail() {
 	echo "setup-python-lightrag: $*" >&2

@@ -146,12 +146,7 @@ func (gs *graphStore) GetNodesEdges(ctx context.Context, ids []string) ([]adapte
 				continue
 			}
 			out[i].Found = true
-			nbs := make([]string, 0, len(gs.s.graph.adj[id]))
-			for nb := range gs.s.graph.adj[id] {
-				nbs = append(nbs, nb)
-			}
-			sort.Strings(nbs)
-			for _, nb := range nbs {
+			for _, nb := range gs.s.graph.neighbours(id) {
 				out[i].Edges = append(out[i].Edges, adapters.Edge{Src: id, Tgt: nb})
 			}
 		}
@@ -238,16 +233,20 @@ func (gs *graphStore) UpsertNodes(ctx context.Context, nodes []adapters.Node) er
 	}
 	return gs.b.mutate(ctx, gs.s, func() (mutation, error) {
 		// Last write per id wins within the batch, then merges into the
-		// stored node.
+		// stored node. A new node takes the place of its first mention,
+		// where NetworkX's add_node loop would have put it.
 		last := make(map[string]int, len(nodes))
 		for i, n := range nodes {
 			last[n.ID] = i
 		}
 		e := &walEntry{Op: opGraphNodes}
-		for i, n := range nodes {
-			if last[n.ID] != i {
+		for _, first := range nodes {
+			j, ok := last[first.ID]
+			if !ok {
 				continue
 			}
+			delete(last, first.ID)
+			n := nodes[j]
 			if err := checkID("node id", n.ID); err != nil {
 				return mutation{}, err
 			}
@@ -282,15 +281,22 @@ func (gs *graphStore) UpsertEdges(ctx context.Context, edges []adapters.EdgeData
 		return ctx.Err()
 	}
 	return gs.b.mutate(ctx, gs.s, func() (mutation, error) {
+		// As for nodes: the last write per pair wins, in the place (and
+		// orientation, which orders a new pair's endpoints) of its first
+		// mention.
 		last := make(map[edgeKey]int, len(edges))
 		for i, ed := range edges {
 			last[canonicalEdge(ed.Src, ed.Tgt)] = i
 		}
 		e := &walEntry{Op: opGraphEdges}
-		for i, ed := range edges {
-			if last[canonicalEdge(ed.Src, ed.Tgt)] != i {
+		for _, first := range edges {
+			k := canonicalEdge(first.Src, first.Tgt)
+			j, ok := last[k]
+			if !ok {
 				continue
 			}
+			delete(last, k)
+			ed := adapters.EdgeData{Src: first.Src, Tgt: first.Tgt, Props: edges[j].Props}
 			if err := checkID("edge source", ed.Src); err != nil {
 				return mutation{}, err
 			}
@@ -467,7 +473,7 @@ func (gs *graphStore) NodesByChunkIDs(ctx context.Context, chunkIDs []string) ([
 	out := []adapters.Node{}
 	want := toSet(chunkIDs)
 	err := gs.s.read(ctx, func() error {
-		for _, id := range gs.s.sortedIDs() {
+		for _, id := range gs.s.graph.nodeOrder() {
 			if n := gs.s.graph.nodes[id]; chunkMatch(n.props, want) {
 				out = append(out, adapters.Node{ID: id, Props: copyProps(n.props)})
 			}
@@ -481,9 +487,13 @@ func (gs *graphStore) EdgesByChunkIDs(ctx context.Context, chunkIDs []string) ([
 	out := []adapters.EdgeData{}
 	want := toSet(chunkIDs)
 	err := gs.s.read(ctx, func() error {
-		for _, k := range gs.sortedEdges() {
-			if e := gs.s.graph.edges[k]; chunkMatch(e.props, want) {
-				out = append(out, adapters.EdgeData{Src: e.src, Tgt: e.tgt, Props: copyProps(e.props)})
+		edges, err := gs.s.graph.edgeOrder()
+		if err != nil {
+			return err
+		}
+		for _, e := range edges {
+			if chunkMatch(e.e.props, want) {
+				out = append(out, adapters.EdgeData{Src: e.src, Tgt: e.tgt, Props: copyProps(e.e.props)})
 			}
 		}
 		return nil

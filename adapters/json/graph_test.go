@@ -202,3 +202,151 @@ func TestGraphTextSurvivesRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `""`, string(props[0]["keywords"]))
 }
+
+// TestGraphNetworkXOrder pins neighbour order, edge listing order and
+// orientation to what networkx 2.8 (nx.Graph, read_graphml) gives for the
+// same calls; the expected values were printed by networkx itself.
+func TestGraphNetworkXOrder(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b := mustOpen(t, dir)
+	open := func(b *Backend) *graphStore {
+		g, err := b.Graph(ctx, ns("chunk_entity_relation"))
+		require.NoError(t, err)
+		return g.(*graphStore)
+	}
+	g := open(b)
+	e := func(src, tgt string) adapters.EdgeData {
+		return adapters.EdgeData{Src: src, Tgt: tgt, Props: adapters.Props{}}
+	}
+	check := func(g *graphStore, what string, nodes []string, edges [][2]string, adj map[string][]string) {
+		t.Helper()
+		ns, _, err := g.ScanNodesStorageOrder(ctx, "", 0)
+		require.NoError(t, err)
+		var gotNodes []string
+		for _, n := range ns {
+			gotNodes = append(gotNodes, n.ID)
+		}
+		require.Equal(t, nodes, gotNodes, "%s: G.nodes()", what)
+		es, _, err := g.ScanEdgesStorageOrder(ctx, "", 0)
+		require.NoError(t, err)
+		var gotEdges [][2]string
+		for _, e := range es {
+			gotEdges = append(gotEdges, [2]string{e.Src, e.Tgt})
+		}
+		require.Equal(t, edges, gotEdges, "%s: G.edges()", what)
+		ne, err := g.GetNodesEdges(ctx, nodes)
+		require.NoError(t, err)
+		for i, id := range nodes {
+			var nbs []string
+			for _, e := range ne[i].Edges {
+				require.Equal(t, id, e.Src)
+				nbs = append(nbs, e.Tgt)
+			}
+			require.Equal(t, adj[id], nbs, "%s: G.adj[%s]", what, id)
+		}
+	}
+
+	// G.add_node('B'); G.add_node('A'); G.add_edge('A','B'); G.add_edge('C','A')
+	// G.add_edge('B','D'); G.add_edge('D','A'); G.add_edge('A','C') (exists)
+	// G.add_edge('E','E')
+	require.NoError(t, g.UpsertNodes(ctx, []adapters.Node{{ID: "B"}, {ID: "A"}}))
+	require.NoError(t, g.UpsertEdges(ctx, []adapters.EdgeData{e("A", "B"), e("C", "A"), e("B", "D")}))
+	require.NoError(t, g.UpsertEdges(ctx, []adapters.EdgeData{e("D", "A"), e("A", "C"), e("E", "E")}))
+	check(g, "inserted", []string{"B", "A", "C", "D", "E"},
+		[][2]string{{"B", "A"}, {"B", "D"}, {"A", "C"}, {"A", "D"}, {"E", "E"}},
+		map[string][]string{"B": {"A", "D"}, "A": {"B", "C", "D"}, "C": {"A"}, "D": {"B", "A"}, "E": {"E"}})
+
+	// G.remove_edge('A','B'); G.add_edge('B','A'): the edge moves to the end.
+	require.NoError(t, g.DeleteEdges(ctx, []adapters.Edge{{Src: "A", Tgt: "B"}}))
+	require.NoError(t, g.UpsertEdges(ctx, []adapters.EdgeData{e("B", "A")}))
+	check(g, "edge re-added", []string{"B", "A", "C", "D", "E"},
+		[][2]string{{"B", "D"}, {"B", "A"}, {"A", "C"}, {"A", "D"}, {"E", "E"}},
+		map[string][]string{"B": {"D", "A"}, "A": {"C", "D", "B"}, "C": {"A"}, "D": {"B", "A"}, "E": {"E"}})
+
+	// G.remove_node('C'); G.add_edge('A','C'): C comes back last.
+	require.NoError(t, g.DeleteNodes(ctx, []string{"C"}))
+	require.NoError(t, g.UpsertEdges(ctx, []adapters.EdgeData{e("A", "C")}))
+	wantNodes := []string{"B", "A", "D", "E", "C"}
+	wantEdges := [][2]string{{"B", "D"}, {"B", "A"}, {"A", "D"}, {"A", "C"}, {"E", "E"}}
+	check(g, "node re-added", wantNodes, wantEdges,
+		map[string][]string{"B": {"D", "A"}, "A": {"D", "B", "C"}, "D": {"B", "A"}, "E": {"E"}, "C": {"A"}})
+
+	// nx.write_graphml then nx.read_graphml: read_graphml adds edges in file
+	// order, so A's neighbours follow the file.
+	require.NoError(t, b.Close(ctx))
+	b = mustOpen(t, dir)
+	check(open(b), "reloaded", wantNodes, wantEdges,
+		map[string][]string{"B": {"D", "A"}, "A": {"B", "D", "C"}, "D": {"B", "A"}, "E": {"E"}, "C": {"A"}})
+	require.NoError(t, b.Close(ctx))
+}
+
+// TestGraphBatchFirstMention: within one batch a new node or edge takes the
+// place of its first mention (NetworkX's loop of add_edge calls), with the
+// last mention's properties.
+func TestGraphBatchFirstMention(t *testing.T) {
+	ctx := context.Background()
+	b := mustOpen(t, t.TempDir())
+	defer b.Close(ctx)
+	g, err := b.Graph(ctx, ns("chunk_entity_relation"))
+	require.NoError(t, err)
+	require.NoError(t, g.UpsertEdges(ctx, []adapters.EdgeData{
+		{Src: "x", Tgt: "a", Props: p("v", "1")},
+		{Src: "x", Tgt: "b", Props: p("v", "1")},
+		{Src: "a", Tgt: "x", Props: p("v", "2")},
+	}))
+	ne, err := g.GetNodesEdges(ctx, []string{"x"})
+	require.NoError(t, err)
+	require.Equal(t, []adapters.Edge{{Src: "x", Tgt: "a"}, {Src: "x", Tgt: "b"}}, ne[0].Edges)
+	got, err := g.GetEdges(ctx, []adapters.Edge{{Src: "x", Tgt: "a"}})
+	require.NoError(t, err)
+	require.Equal(t, p("v", "2"), got[0])
+	nodes, _, err := g.(adapters.StorageOrderScanner).ScanNodesStorageOrder(ctx, "", 0)
+	require.NoError(t, err)
+	require.Equal(t, []string{"x", "a", "b"}, []string{nodes[0].ID, nodes[1].ID, nodes[2].ID})
+}
+
+// TestGraphStorageOrderPaging: cursors page through the NetworkX order and
+// survive the deletion of the item they point at.
+func TestGraphStorageOrderPaging(t *testing.T) {
+	ctx := context.Background()
+	b := mustOpen(t, t.TempDir())
+	defer b.Close(ctx)
+	gr, err := b.Graph(ctx, ns("chunk_entity_relation"))
+	require.NoError(t, err)
+	g := gr.(adapters.StorageOrderScanner)
+	var edges []adapters.EdgeData
+	for _, pr := range [][2]string{{"z", "y"}, {"y", "x"}, {"z", "x"}, {"w", "z"}, {"v", "v"}} {
+		edges = append(edges, adapters.EdgeData{Src: pr[0], Tgt: pr[1]})
+	}
+	require.NoError(t, gr.UpsertEdges(ctx, edges))
+	all, next, err := g.ScanEdgesStorageOrder(ctx, "", 0)
+	require.NoError(t, err)
+	require.Empty(t, next)
+	var paged []adapters.EdgeData
+	cursor := ""
+	for i := 0; ; i++ {
+		require.Less(t, i, 10, "paging does not end")
+		page, next, err := g.ScanEdgesStorageOrder(ctx, cursor, 2)
+		require.NoError(t, err)
+		paged = append(paged, page...)
+		if i == 0 {
+			// The cursor's own edge goes away between pages.
+			require.NoError(t, gr.DeleteEdges(ctx, []adapters.Edge{{Src: page[1].Src, Tgt: page[1].Tgt}}))
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	require.Equal(t, all, paged)
+	require.Equal(t, [][2]string{{"z", "y"}, {"z", "x"}, {"z", "w"}, {"y", "x"}, {"v", "v"}},
+		func() (out [][2]string) {
+			for _, e := range all {
+				out = append(out, [2]string{e.Src, e.Tgt})
+			}
+			return out
+		}())
+	_, _, err = g.ScanNodesStorageOrder(ctx, "nope", 2)
+	requireCode(t, err, adapters.ErrInvalid, "invalid_cursor")
+}

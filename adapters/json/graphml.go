@@ -59,6 +59,13 @@ type graphParser struct {
 	dataText   []byte
 	dataHasSub bool
 	sawGraph   bool
+	pending    []parsedEdge
+}
+
+type parsedEdge struct {
+	src, tgt string
+	props    adapters.Props
+	order    []string
 }
 
 func parseGraph(ctx context.Context, r io.Reader, name string) (*graphData, error) {
@@ -349,6 +356,7 @@ func (p *graphParser) end(name string, depth int) error {
 		p.order = nil
 		p.elem = "graph"
 	case name == "graph" && depth == 1:
+		p.addEdges()
 		p.elem = ""
 	}
 	if p.elem == "graph" && p.props == nil {
@@ -357,18 +365,29 @@ func (p *graphParser) end(name string, depth int) error {
 	return nil
 }
 
-// addEdge adds the parsed edge; a repeated pair merges its properties
-// (later values win), since an undirected graph holds one edge per pair.
+// addEdge queues the parsed edge: read_graphml adds every <node> before any
+// <edge>, so an endpoint with no <node> element comes after all declared
+// nodes, whatever the element order.
 func (p *graphParser) addEdge() {
-	k := canonicalEdge(p.src, p.tgt)
-	if e, ok := p.g.edges[k]; ok {
-		for n, v := range p.props {
-			e.props[n] = v
+	p.pending = append(p.pending, parsedEdge{src: p.src, tgt: p.tgt, props: p.props, order: p.order})
+}
+
+// addEdges adds the queued edges in file order; a repeated pair merges its
+// properties (later values win) and keeps its first place, as add_edge
+// does on an undirected graph.
+func (p *graphParser) addEdges() {
+	for _, pe := range p.pending {
+		k := canonicalEdge(pe.src, pe.tgt)
+		if e, ok := p.g.edges[k]; ok {
+			for n, v := range pe.props {
+				e.props[n] = v
+			}
+			continue
 		}
-		return
+		p.g.putEdge(pe.src, pe.tgt, pe.props)
+		p.g.edges[k].order = pe.order
 	}
-	p.g.putEdge(p.src, p.tgt, p.props)
-	p.g.edges[k].order = p.order
+	p.pending = nil
 }
 
 func (p *graphParser) where() string {
@@ -626,41 +645,11 @@ func writeGraphFile(w io.Writer, d *graphData) error {
 	for _, k := range d.keys {
 		gw.usedIDs[k.id] = true
 	}
-	nodeIDs := make([]string, 0, len(d.nodes))
-	for id := range d.nodes {
-		nodeIDs = append(nodeIDs, id)
+	nodeIDs := d.nodeOrder()
+	edges, err := d.edgeOrder()
+	if err != nil {
+		return fmt.Errorf("write graph: %w", err)
 	}
-	sort.Slice(nodeIDs, func(i, j int) bool { return d.nodes[nodeIDs[i]].seq < d.nodes[nodeIDs[j]].seq })
-	type edgeOut struct {
-		src, tgt string
-		first    uint64
-		e        *graphEdge
-	}
-	edges := make([]edgeOut, 0, len(d.edges))
-	for k, e := range d.edges {
-		src, tgt := e.src, e.tgt
-		if _, ok := d.nodes[src]; !ok {
-			src, tgt = k.a, k.b
-		}
-		first := uint64(0)
-		if d.header.edgeDefault != "directed" {
-			na, nb := d.nodes[k.a], d.nodes[k.b]
-			if na == nil || nb == nil {
-				return fmt.Errorf("write graph: edge %q-%q has a missing endpoint", k.a, k.b)
-			}
-			src, tgt, first = k.a, k.b, na.seq
-			if nb.seq < na.seq {
-				src, tgt, first = k.b, k.a, nb.seq
-			}
-		}
-		edges = append(edges, edgeOut{src: src, tgt: tgt, first: first, e: e})
-	}
-	sort.Slice(edges, func(i, j int) bool {
-		if edges[i].first != edges[j].first {
-			return edges[i].first < edges[j].first
-		}
-		return edges[i].e.seq < edges[j].e.seq
-	})
 	// Resolve every key before writing, since keys come first in the file.
 	graphItems, err := gw.items("graph", d.header.props, nil)
 	if err != nil {

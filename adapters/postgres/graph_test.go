@@ -86,3 +86,59 @@ func TestGraphSemantics(t *testing.T) {
 	err = g.UpsertNodes(ctx, []adapters.Node{{ID: "X", Props: adapters.Props{"o": json.RawMessage(`{"a":1}`)}}})
 	require.ErrorIs(t, err, adapters.ErrInvalid)
 }
+
+// TestGraphOrder pins the PostgreSQL order. LightRAG 1.4.16's own graph on
+// PostgreSQL (PGGraphStorage, Apache AGE) answers get_node_edges,
+// get_nodes_edges_batch and get_all_edges from Cypher/SQL without ORDER BY,
+// so it promises no order; its upsert_edge deletes and re-creates the edge
+// in the new call's direction. LightRAG's plain-table layout, which ours
+// is, keys an edge by its pair in id order and records no insertion order
+// (updated_at changes on every upsert), so this backend gives one fixed
+// order where AGE gives an unspecified one: neighbours and edges by id
+// (byte order), each edge from its smaller id, the same after any sequence
+// of upserts, deletes and re-adds (the JSON backend gives NetworkX's
+// insertion order instead: adapters/json TestGraphNetworkXOrder).
+func TestGraphOrder(t *testing.T) {
+	b := MustOpen(t)
+	ctx := context.Background()
+	gr, err := b.Graph(ctx, adapters.Namespace{Name: "chunk_entity_relation"})
+	require.NoError(t, err)
+	_, native := gr.(adapters.StorageOrderScanner)
+	require.False(t, native, "order=storage lists by id on PostgreSQL")
+	e := func(src, tgt string) adapters.EdgeData {
+		return adapters.EdgeData{Src: src, Tgt: tgt, Props: adapters.Props{}}
+	}
+	// The calls of adapters/json TestGraphNetworkXOrder.
+	require.NoError(t, gr.UpsertNodes(ctx, []adapters.Node{{ID: "B"}, {ID: "A"}}))
+	require.NoError(t, gr.UpsertEdges(ctx, []adapters.EdgeData{e("A", "B"), e("C", "A"), e("B", "D")}))
+	require.NoError(t, gr.UpsertEdges(ctx, []adapters.EdgeData{e("D", "A"), e("A", "C"), e("E", "E")}))
+	require.NoError(t, gr.DeleteEdges(ctx, []adapters.Edge{{Src: "A", Tgt: "B"}}))
+	require.NoError(t, gr.UpsertEdges(ctx, []adapters.EdgeData{e("B", "A")}))
+	require.NoError(t, gr.DeleteNodes(ctx, []string{"C"}))
+	require.NoError(t, gr.UpsertEdges(ctx, []adapters.EdgeData{e("A", "C")}))
+
+	ne, err := gr.GetNodesEdges(ctx, []string{"B", "A", "D", "E", "C"})
+	require.NoError(t, err)
+	adj := map[string][]string{}
+	for i, id := range []string{"B", "A", "D", "E", "C"} {
+		for _, e := range ne[i].Edges {
+			require.Equal(t, id, e.Src, "(node, neighbour), as AGE's get_node_edges")
+			adj[id] = append(adj[id], e.Tgt)
+		}
+	}
+	require.Equal(t, map[string][]string{"B": {"A", "D"}, "A": {"B", "C", "D"}, "D": {"A", "B"}, "E": {"E"}, "C": {"A"}}, adj)
+	nodes, err := gr.ScanNodes(ctx, "", 0)
+	require.NoError(t, err)
+	var ids []string
+	for _, n := range nodes {
+		ids = append(ids, n.ID)
+	}
+	require.Equal(t, []string{"A", "B", "C", "D", "E"}, ids)
+	edges, err := gr.ScanEdges(ctx, adapters.Edge{}, 0)
+	require.NoError(t, err)
+	var pairs [][2]string
+	for _, e := range edges {
+		pairs = append(pairs, [2]string{e.Src, e.Tgt})
+	}
+	require.Equal(t, [][2]string{{"A", "B"}, {"A", "C"}, {"A", "D"}, {"B", "D"}, {"E", "E"}}, pairs)
+}

@@ -157,26 +157,29 @@ class ProxyGraphStorage(ProxyStorageMixin, BaseGraphStorage):
     async def search_labels(self, query: str, limit: int = 50) -> list[str]:
         return (await self._get("/labels/search", {"q": query, "limit": int(limit)}))["labels"]
 
+    # get_all_nodes / get_all_edges list the graph in the order LightRAG's
+    # own storage for the backend does (order=storage): NetworkX's on a JSON
+    # database, each edge once from the endpoint inserted first.
+
     async def get_all_nodes(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = []
-        after = ""
+        params: dict[str, Any] = {"order": "storage", "limit": SCAN_PAGE}
         while True:
-            out = await self._get("/nodes", {"after": after, "limit": SCAN_PAGE})
+            out = await self._get("/nodes", params)
             result.extend({**n["properties"], "id": n["id"]} for n in out["nodes"])
-            if out.get("next") is None:
+            if not out.get("cursor"):
                 return result
-            after = out["next"]
+            params["cursor"] = out["cursor"]
 
     async def get_all_edges(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = []
-        cursor: dict[str, str] = {"after_src": "", "after_tgt": ""}
+        params: dict[str, Any] = {"order": "storage", "limit": SCAN_PAGE}
         while True:
-            out = await self._get("/edges", {**cursor, "limit": SCAN_PAGE})
+            out = await self._get("/edges", params)
             result.extend({**e["properties"], "source": e["src"], "target": e["tgt"]} for e in out["edges"])
-            nxt = out.get("next")
-            if nxt is None:
+            if not out.get("cursor"):
                 return result
-            cursor = {"after_src": nxt["src"], "after_tgt": nxt["tgt"]}
+            params["cursor"] = out["cursor"]
 
     async def get_nodes_by_chunk_ids(self, chunk_ids: list[str]) -> list[dict[str, Any]]:
         out = await self._post("/nodes/by-chunk-ids", {"chunk_ids": list(chunk_ids)})

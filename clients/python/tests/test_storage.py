@@ -373,6 +373,26 @@ class StorageCases:
         self.assertEqual(await s.search_labels("apple", limit=3), want[:3])
         self.assertEqual(await s.search_labels("kiwi"), [])
 
+    async def test_graph_scans_page_in_storage_order(self) -> None:
+        """get_all_nodes/get_all_edges page with the proxy's cursor and give
+        the same list as one page: the storage's order (NetworkX's on JSON)."""
+        g = await self._seed_kg()
+        whole_nodes, whole_edges = await g.get_all_nodes(), await g.get_all_edges()
+        import hybridrag_proxy.graph as graph_module
+
+        saved = graph_module.SCAN_PAGE
+        graph_module.SCAN_PAGE = 2
+        try:
+            self.assertEqual(await g.get_all_nodes(), whole_nodes)
+            self.assertEqual(await g.get_all_edges(), whole_edges)
+        finally:
+            graph_module.SCAN_PAGE = saved
+        if self.db.startswith("json"):
+            # NetworkX: nodes in insertion order (the edges created them),
+            # each edge from the endpoint inserted first.
+            self.assertEqual([n["id"] for n in whole_nodes][:3], [KG_EDGES[0][0], KG_EDGES[0][1], KG_EDGES[1][1]])
+            self.assertEqual((whole_edges[0]["source"], whole_edges[0]["target"]), tuple(KG_EDGES[0]))
+
     async def test_graph_knowledge_graph(self) -> None:
         g = await self._seed_kg()
         kg = await g.get_knowledge_graph("*", max_depth=3, max_nodes=100)
