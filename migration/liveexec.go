@@ -222,7 +222,8 @@ func (j *liveJob) backfill(ctx context.Context, d *dualBackend) error {
 	report := func() {
 		j.update(func(s *LiveStatus) {
 			s.Units = slices.Clone(prog)
-			s.Records, s.TotalRecords = st.Copied, total
+			// Writes since the source was counted add records.
+			s.Records, s.TotalRecords = st.Copied, max(total, st.Copied)
 			s.ETASeconds = -1
 			if done := st.Copied - startCopied; done > 0 && total > st.Copied {
 				rate := float64(done) / time.Since(started).Seconds()
