@@ -83,7 +83,7 @@ func (s *Server) putDatabase(c echo.Context) error {
 	}
 	entry := registry.Database{Backend: req.Backend, Path: req.Path, Workspace: req.Workspace}
 	if err := entry.Validate(); err != nil {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "fix the database entry", "%v", err)
+		return newAPIError(kindInvalid, "invalid_argument", "fix the database entry", "%v", err)
 	}
 	if def, ok := s.router.registry().Backends[entry.Backend]; ok { // a named backend (backends.go)
 		entry.Resolved = def
@@ -94,7 +94,7 @@ func (s *Server) putDatabase(c echo.Context) error {
 	if entry.BackendType() == registry.BackendJSON {
 		if dir, err := entry.ResolvePath(s.cfg.DataDir); err == nil {
 			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-				return newAPIError(http.StatusUnprocessableEntity, "invalid_argument",
+				return newAPIError(kindInvalid, "invalid_argument",
 					"give the folder of a LightRAG working directory", "path %q is a file, not a folder", req.Path)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -32,6 +33,9 @@ func decodeBody(c echo.Context, dst any) error {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return tooLarge(mbe.Limit)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return bodyTimeout()
 		}
 		return malformed("", "read request body: %v", err)
 	}
@@ -63,18 +67,26 @@ func decodeBody(c echo.Context, dst any) error {
 func checkExactText(body []byte) error {
 	const hint = "send text as valid Unicode; a lone surrogate or a byte that is not UTF-8 cannot be stored as sent"
 	if esc, ok := adapters.LoneSurrogate(body); ok {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_character", hint,
+		return newAPIError(kindInvalid, "invalid_character", hint,
 			"the request body holds the lone surrogate %s", esc)
 	}
 	if !utf8.Valid(body) {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_character", hint,
+		return newAPIError(kindInvalid, "invalid_character", hint,
 			"the request body holds bytes that are not UTF-8")
 	}
 	return nil
 }
 
+// bodyTimeout answers a body that did not arrive within
+// Config.BodyReadTimeout.
+func bodyTimeout() *apiError {
+	return newAPIError(kindTimeout, "request_timeout",
+		"send the whole body without pausing, or raise the proxy's --body-read-timeout for very slow links",
+		"the request body did not arrive in time")
+}
+
 func tooLarge(limit int64) *apiError {
-	return newAPIError(http.StatusRequestEntityTooLarge, "payload_too_large",
+	return newAPIError(kindTooLarge, "payload_too_large",
 		"split the batch into smaller calls", "the request body is larger than the limit of %d bytes", limit)
 }
 
@@ -125,20 +137,20 @@ func goTypeName(t string) string {
 // fieldError is a problem with one field's value found by a custom decoder
 // or a validate method.
 type fieldError struct {
-	field  string
-	msg    string
-	status int
-	code   string
+	field string
+	msg   string
+	kind  errKind // default kindMalformed
+	code  string
 }
 
 func (e *fieldError) Error() string { return fmt.Sprintf("field %q %s", e.field, e.msg) }
 
 func (e *fieldError) apiError() *apiError {
-	status, code := e.status, e.code
-	if status == 0 {
-		status, code = http.StatusBadRequest, "malformed_request"
+	kind, code := e.kind, e.code
+	if kind == "" {
+		kind, code = kindMalformed, "malformed_request"
 	}
-	return newAPIError(status, code, bodyHint, "field %q %s", e.field, e.msg)
+	return newAPIError(kind, code, bodyHint, "field %q %s", e.field, e.msg)
 }
 
 func missing(field string) error {

@@ -42,7 +42,7 @@ type provisionResponse struct {
 // to the log, never the password.
 func (s *Server) provisionDocker(c echo.Context) error {
 	if s.cfg.Provision == nil {
-		return newAPIError(http.StatusNotImplemented, "unsupported", "run `proxy provision docker` on the command line",
+		return newAPIError(kindUnsupported, "unsupported", "run `proxy provision docker` on the command line",
 			"this proxy was started without Docker provisioning")
 	}
 	var req provisionRequest
@@ -53,7 +53,7 @@ func (s *Server) provisionDocker(c echo.Context) error {
 	}
 	timeout := time.Duration(req.TimeoutSeconds) * time.Second
 	if timeout < 0 || timeout > maxProvisionTimeout {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "use 1 to 600 seconds, or omit it for 120",
+		return newAPIError(kindInvalid, "invalid_argument", "use 1 to 600 seconds, or omit it for 120",
 			"timeout_seconds %d is out of range", req.TimeoutSeconds)
 	}
 	out, done := s.lineLogger(ctxOf(c), "provision")

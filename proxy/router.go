@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -207,7 +206,7 @@ func (r *router) acquire(ctx context.Context, name string) (*dbHandle, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, newAPIError(http.StatusServiceUnavailable, "backend_unavailable", "retry against the restarted proxy",
+		return nil, newAPIError(kindUnavailable, "backend_unavailable", "retry against the restarted proxy",
 			"the proxy is shutting down")
 	}
 	if time.Since(r.lastCheck) >= r.interval {
@@ -264,7 +263,7 @@ func unknownDatabase(name string, known []string) *apiError {
 	if len(known) > 0 {
 		list = strings.Join(known, ", ")
 	}
-	return newAPIError(http.StatusNotFound, "unknown_database",
+	return newAPIError(kindNotFound, "unknown_database",
 		fmt.Sprintf("register it with `proxy db add %s --path DIR` (known databases: %s)", name, list),
 		"database %q is not in the registry", name)
 }
@@ -289,7 +288,7 @@ func (r *router) open(ctx context.Context, h *dbHandle) error {
 	}
 	desc, ok := r.catalog.Get(h.entry.BackendType())
 	if !ok || desc.Open == nil {
-		return newAPIError(http.StatusServiceUnavailable, "backend_unavailable",
+		return newAPIError(kindUnavailable, "backend_unavailable",
 			"use a backend this proxy build supports", "database %q: no opener for backend %q", h.name, h.entry.BackendType())
 	}
 	b, err := desc.Open(ctx, h.name, h.entry, r.dataDir)

@@ -44,7 +44,7 @@ func wantArray(c echo.Context, encoding string) (bool, error) {
 	case "array":
 		return true, nil
 	}
-	return false, newAPIError(http.StatusBadRequest, "malformed_request", "use base64 or array",
+	return false, newAPIError(kindMalformed, "malformed_request", "use base64 or array",
 		"encoding %q is not known", encoding)
 }
 
