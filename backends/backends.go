@@ -68,6 +68,9 @@ type Descriptor struct {
 	// definitions that databases refer to (PostgreSQL); the others are
 	// inline in the database entry with a path (JSON).
 	Named bool
+	// Capabilities are what an opened backend of this type reports, known
+	// without opening it (GET /v1/databases/{db} of a store not created yet).
+	Capabilities adapters.Capabilities
 	// Shared types keep other databases' workspaces in the same store (a
 	// PostgreSQL server): a database's own records are only its default
 	// workspace. A non-shared store (a JSON folder) is the database's whole.

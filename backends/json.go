@@ -26,7 +26,8 @@ func JSON(log *slog.Logger) Descriptor {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return Descriptor{
-		Type: registry.BackendJSON,
+		Type:         registry.BackendJSON,
+		Capabilities: adapters.Capabilities{Durable: true, NeedsFlush: true},
 		Inline: func(name string, cur registry.Database, s Settings) (registry.Database, error) {
 			if s.DSN != "" {
 				return registry.Database{}, adapters.Errorf(adapters.ErrInvalid, "invalid_argument",

@@ -52,21 +52,52 @@ func (s *Server) listDatabases(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, out)
 }
 
-// getDatabase opens the database and pings it: a cheap readiness check for
-// one database (proxyclient's Ping) that also reports its capabilities.
+// getDatabase pings the database: a cheap readiness check for one database
+// (proxyclient's Ping) that also reports its capabilities. Like /readyz it
+// creates nothing: a store not created yet is checked, not opened.
 func (s *Server) getDatabase(c echo.Context) error {
-	h, err := s.database(c)
+	name := pathParam(c, "db")
+	if err := adapters.ValidateName("database", name); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctxOf(c), pingTimeout)
+	defer cancel()
+	if entry, desc, ok := s.uncreated(name); ok {
+		if _, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout}); err != nil {
+			return err
+		}
+		return writeJSON(c, http.StatusOK, databaseDetailBody{databaseOut: s.databaseOut(name, entry),
+			Capabilities: desc.Capabilities})
+	}
+	h, err := s.router.acquire(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer s.router.release(h)
-	ctx, cancel := context.WithTimeout(ctxOf(c), pingTimeout)
-	defer cancel()
 	if err := h.backend.Ping(ctx); err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusOK, databaseDetailBody{databaseOut: s.databaseOut(h.name, h.entry),
 		Capabilities: h.backend.Capabilities()})
+}
+
+// uncreated returns the entry and descriptor of a database that is not open
+// and whose store certainly holds nothing yet (a JSON folder not created):
+// opening it would create its folder, lock and log, so status reads check
+// it instead.
+func (s *Server) uncreated(name string) (registry.Database, *backends.Descriptor, bool) {
+	entry, ok := s.router.unopened(name)
+	if !ok {
+		return registry.Database{}, nil, false
+	}
+	desc, ok := s.cfg.Backends.Get(entry.BackendType())
+	if !ok || desc.Empty == nil || desc.Check == nil {
+		return registry.Database{}, nil, false
+	}
+	if empty, err := desc.Empty(entry, s.cfg.DataDir); err != nil || !empty {
+		return registry.Database{}, nil, false
+	}
+	return entry, desc, true
 }
 
 func (s *Server) putDatabase(c echo.Context) error {
@@ -220,16 +251,9 @@ func (s *Server) readyz(c echo.Context) error {
 func (s *Server) pingDatabase(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	if entry, ok := s.router.unopened(name); ok {
-		// Reading status must not create anything: a store that certainly
-		// holds nothing yet (a JSON folder not created) is checked, not
-		// opened, since opening would create its folder, lock and log.
-		if desc, ok := s.cfg.Backends.Get(entry.BackendType()); ok && desc.Empty != nil && desc.Check != nil {
-			if empty, err := desc.Empty(entry, s.cfg.DataDir); err == nil && empty {
-				_, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout})
-				return err
-			}
-		}
+	if entry, desc, ok := s.uncreated(name); ok {
+		_, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout})
+		return err
 	}
 	h, err := s.router.acquire(ctx, name)
 	if err != nil {

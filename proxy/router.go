@@ -73,6 +73,9 @@ func newRouter(cfg Config, log *slog.Logger) (*router, error) {
 			return nil, fmt.Errorf("create default registry %s: %w", r.path, err)
 		}
 	}
+	if _, err := registry.Sweep(r.path); err != nil {
+		log.Warn("sweep temp files of interrupted registry writes", slog.Any("error", err))
+	}
 	st, err := stat(r.path)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", r.path, err)

@@ -40,7 +40,7 @@ const (
 	DefaultBodyReadTimeout = 60 * time.Second
 	// headerReadTimeout bounds how long request headers may take.
 	headerReadTimeout = 10 * time.Second
-	shutdownTimeout       = 30 * time.Second
+	shutdownTimeout   = 30 * time.Second
 )
 
 // Opener opens a database's backend from its registry entry.
@@ -59,7 +59,7 @@ type Config struct {
 	// --body-read-timeout`): a body sent a byte at a time is cut off with
 	// 408 request_timeout instead of holding a connection forever.
 	BodyReadTimeout time.Duration
-	Logger       *slog.Logger
+	Logger          *slog.Logger
 	// Backends is the catalog of backend types this proxy serves (package
 	// backends): how each opens, checks and switches. Nil: the catalog
 	// built from Openers.
