@@ -71,6 +71,9 @@ const (
 	CodeRateDegraded     = "ingestion_rate_degraded"
 	CodePostgresDown     = "postgres_unreachable"
 	CodeFolderUnreadable = "folder_unreadable"
+	// CodeBackendConfigInvalid: the database's backend in the registry (a
+	// PostgreSQL DSN) fails its connection check (the proxy's status only).
+	CodeBackendConfigInvalid = "backend_config_invalid"
 )
 
 // PostgresStatus is the PostgreSQL part of a status. Error is "" when

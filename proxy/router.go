@@ -24,6 +24,9 @@ type router struct {
 	catalog  *backends.Catalog
 	interval time.Duration
 	log      *slog.Logger
+	// onLoad, when set, sees every registry loaded after the first (the
+	// server's backend checks); called under mu, so it must not block.
+	onLoad func(*registry.Registry)
 
 	mu        sync.Mutex
 	reg       *registry.Registry
@@ -133,6 +136,9 @@ func (r *router) reloadLocked(force bool) {
 		r.log.Info("database retired after a registry change", slog.String(logKeyDB, name), slog.Bool("removed", !ok))
 	}
 	r.reg = reg
+	if r.onLoad != nil {
+		r.onLoad(reg)
+	}
 }
 
 // retireLocked marks h retired and closes it now if nobody uses it.

@@ -23,6 +23,7 @@ import (
 	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/monitor"
+	"github.com/hybridrag/storage-proxy/registry"
 )
 
 // Log keys.
@@ -103,6 +104,7 @@ type Server struct {
 	// routeInfo indexes the route table (routes.go); read-only once built.
 	routeInfo map[routeKey]route
 	outages   *outageLog
+	checks    *backendChecks
 }
 
 // NewServer loads the registry (writing the default one when the file is
@@ -150,6 +152,11 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	pollCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
+	s.checks = newBackendChecks(s)
+	s.checks.load(pollCtx, r.registry())
+	r.mu.Lock()
+	r.onLoad = func(reg *registry.Registry) { s.checks.load(pollCtx, reg) }
+	r.mu.Unlock()
 	go r.poll(pollCtx)
 	go s.outages.run(pollCtx, cfg.OutageSummaryInterval)
 	if s.mon != nil {
@@ -197,6 +204,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close flushes and closes every open backend. Requests after Close get 503.
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
+	s.checks.wait()
 	// A cancelled migration leaves maintenance and resumes when run again.
 	s.migrations.Shutdown()
 	if err := s.router.closeAll(ctx); err != nil {
