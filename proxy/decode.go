@@ -17,10 +17,21 @@ import (
 	"github.com/hybridrag/storage-proxy/adapters"
 )
 
+// maxBodyHint caps the buffer sized from Content-Length up front.
+const maxBodyHint = 1 << 30
+
 const bodyHint = "see openapi.yaml (GET /v1/openapi.yaml) for this request's body"
 
 // bufPool recycles request and response buffers on the hot path.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putBuf returns buf to the pool unless it grew large: a pooled buffer
+// pins its memory, so one large request would keep it for good.
+func putBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		bufPool.Put(buf)
+	}
+}
 
 // decodeBody reads the whole body (bounded by the size limit middleware) and
 // decodes it strictly: unknown fields, wrong types and trailing data are 400s
@@ -28,7 +39,12 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func decodeBody(c echo.Context, dst any) error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer putBuf(buf)
+	if n := c.Request().ContentLength; n > 0 && n <= maxBodyHint {
+		// Sized once: growing by doubling would take up to twice the body.
+		// (The body limit middleware already refused one over the limit.)
+		buf.Grow(int(n) + bytes.MinRead)
+	}
 	if _, err := buf.ReadFrom(c.Request().Body); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -47,6 +63,9 @@ func decodeBody(c echo.Context, dst any) error {
 			return err
 		}
 	}
+	if err := checkBatchRaw(dst, buf.Bytes()); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -54,6 +73,9 @@ func decodeBody(c echo.Context, dst any) error {
 	}
 	if dec.More() {
 		return malformed(bodyHint, "the request body has data after the JSON object")
+	}
+	if err := checkBatch(dst); err != nil {
+		return err
 	}
 	if v, ok := dst.(interface{ validate() error }); ok {
 		return v.validate()
@@ -161,7 +183,7 @@ func missing(field string) error {
 func writeJSON(c echo.Context, status int, v any) error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer putBuf(buf)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {

@@ -215,3 +215,109 @@ func TestOutageLoggedByStateChange(t *testing.T) {
 	require.NotNil(t, recovered)
 	require.EqualValues(t, refused, recovered["refused"])
 }
+
+func TestArrayLen(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{"ids":[]}`, 0},
+		{`{"ids":[ ]}`, 0},
+		{`{"ids":["a"]}`, 1},
+		{`{"ids":["a","b,c","d\"],"]}`, 3},
+		{`{"x":["a","b"],"ids":["c"]}`, 1},
+		{`{"x":{"ids":["a","b"]},"ids":["c","d"]}`, 2},
+		{`{"pairs":[{"src":"a","tgt":"b"},{"src":"c","tgt":"d"}]}`, -1}, // key not asked
+		{`{"ids":"a,b"}`, -1},
+		{`{"ids":[["a","b"],["c"]]}`, 2},
+		{`{"ids":null}`, -1},
+		{`{"i\"ds":["a","b"]}`, -1},
+		{`{"ids":["a",`, -1},
+	} {
+		require.Equal(t, tc.want, arrayLen([]byte(tc.body), "ids"), tc.body)
+	}
+	require.Equal(t, 2, arrayLen([]byte(`{"pairs":[{"src":"a","tgt":"b"},{"src":"c","tgt":"d"}]}`), "pairs"))
+}
+
+// One request may not ask for unbounded work: lists, top_k and max_nodes
+// over their limits are refused with 413 limit_exceeded naming the limit and
+// the fix, before any work is done, and nothing is written (issue 14 #10).
+func TestRequestLimits(t *testing.T) {
+	ts := startServer(t, testOptions{})
+	ids := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"k%d"`, i)
+		}
+		b.WriteString(`]`)
+		return b.String()
+	}
+	over := ids(MaxBatchItems + 1)
+	kv := "/v1/databases/default/kv/full_docs"
+	g := "/v1/databases/default/graphs/g"
+	vec := "/v1/databases/default/vectors/v"
+	for _, tc := range []struct{ name, path, body, field string }{
+		{"kv get ids", kv + "/get", `{"ids":` + over + `}`, `"ids"`},
+		{"kv delete ids", kv + "/delete", `{"ids":` + over + `}`, `"ids"`},
+		{"kv filter keys", kv + "/filter-keys", `{"keys":` + over + `}`, `"keys"`},
+		{"graph nodes has", g + "/nodes/has", `{"ids":` + over + `}`, `"ids"`},
+		{"graph by chunk ids", g + "/nodes/by-chunk-ids", `{"chunk_ids":` + over + `}`, `"chunk_ids"`},
+		{"vectors get", vec + "/vectors", `{"ids":` + over + `}`, `"ids"`},
+		{"top_k", vec + "/query", fmt.Sprintf(`{"vector":[1,0],"top_k":%d}`, MaxTopK+1), `"top_k"`},
+		{"huge top_k", vec + "/query", `{"vector":[1,0],"top_k":9223372036854775807}`, `"top_k"`},
+		{"max_nodes", g + "/knowledge-graph", fmt.Sprintf(`{"label":"*","max_nodes":%d}`, MaxGraphNodes+1), `"max_nodes"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var eb ErrorBody
+			resp := ts.call(t, "POST", tc.path, tc.body, &eb)
+			require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%+v", eb)
+			require.Equal(t, "limit_exceeded", eb.Code)
+			require.Equal(t, "too_large", eb.Kind)
+			require.Contains(t, eb.Message, tc.field)
+			require.Contains(t, eb.Message, "limit of")
+			require.NotEmpty(t, eb.Hint)
+		})
+	}
+	// Records over the limit: refused, nothing written.
+	var recs strings.Builder
+	recs.WriteString(`{"records":{`)
+	for i := range MaxBatchItems + 1 {
+		if i > 0 {
+			recs.WriteByte(',')
+		}
+		fmt.Fprintf(&recs, `"r%d":{}`, i)
+	}
+	recs.WriteString(`}}`)
+	var eb ErrorBody
+	resp := ts.call(t, "POST", kv+"/upsert", recs.String(), &eb)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%+v", eb)
+	require.Contains(t, eb.Message, `"records" has 100001 items`)
+	var info map[string]any
+	resp = ts.call(t, "GET", kv, nil, &info)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.EqualValues(t, 0, info["count"], "%v", info)
+
+	// At the limit: served.
+	resp = ts.call(t, "POST", kv+"/get", `{"ids":`+ids(MaxBatchItems)+`}`, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// After a large request, once the proxy idles, freed memory is returned to
+// the system; not while requests run (issue 14 #10).
+func TestMemoryReleasedWhenIdle(t *testing.T) {
+	ts := startServerWith(t, false, func(c *Config) { c.MemoryReleaseIdle = 50 * time.Millisecond })
+	resp := ts.call(t, "POST", "/v1/databases/default/kv/full_docs/get", `{"ids":["a"]}`, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	time.Sleep(200 * time.Millisecond)
+	require.Zero(t, ts.mem.released.Load(), "small requests release nothing")
+	big := `{"ids":["` + strings.Repeat("x", largeRequestBytes) + `"]}`
+	resp = ts.call(t, "POST", "/v1/databases/default/kv/full_docs/get", big, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Eventually(t, func() bool { return ts.mem.released.Load() == 1 }, time.Minute, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	require.EqualValues(t, 1, ts.mem.released.Load(), "once per burst")
+}

@@ -84,6 +84,10 @@ type Config struct {
 	// AllowedRoots are folders, besides the data folder, in which database
 	// paths given through the API may lie (paths.go).
 	AllowedRoots []string
+	// MemoryReleaseIdle is how long the proxy waits, idle, after a large
+	// request before returning freed memory to the system (memory.go);
+	// default 5s.
+	MemoryReleaseIdle time.Duration
 	// OutageSummaryInterval is how often a backend outage's refused
 	// requests are summed up in the log (outage.go); default 30s.
 	OutageSummaryInterval time.Duration
@@ -105,6 +109,7 @@ type Server struct {
 	routeInfo map[routeKey]route
 	outages   *outageLog
 	checks    *backendChecks
+	mem       memReleaser
 }
 
 // NewServer loads the registry (writing the default one when the file is
@@ -127,6 +132,9 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.BodyReadTimeout <= 0 {
 		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if cfg.MemoryReleaseIdle <= 0 {
+		cfg.MemoryReleaseIdle = DefaultMemoryReleaseIdle
 	}
 	if cfg.OutageSummaryInterval <= 0 {
 		cfg.OutageSummaryInterval = DefaultOutageSummaryInterval
@@ -159,6 +167,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	r.mu.Unlock()
 	go r.poll(pollCtx)
 	go s.outages.run(pollCtx, cfg.OutageSummaryInterval)
+	go s.mem.run(pollCtx, cfg.MemoryReleaseIdle)
 	if s.mon != nil {
 		go s.mon.Run(pollCtx)
 	}
@@ -217,7 +226,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.queryMiddleware, s.bodyLimitMiddleware)
+	e.Use(s.mem.middleware, s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.queryMiddleware, s.bodyLimitMiddleware)
 	e.Use(s.maintenanceMiddleware) // after routing: it needs the matched route
 	if s.tel != nil {
 		e.Use(s.telemetryMiddleware)
