@@ -286,6 +286,10 @@ func (s *Server) logMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		switch {
 		case status == http.StatusServiceUnavailable && eb.Code == "backend_unavailable" && db != "":
 			s.outages.refused(ctx, db, eb.Message)
+		case status == http.StatusServiceUnavailable:
+			// Retryable and expected (maintenance, a migration, a lock
+			// another process holds), not a failure of the proxy.
+			level = slog.LevelWarn
 		case status >= 500:
 			level = slog.LevelError
 		case status >= 400:
