@@ -56,8 +56,8 @@ func (c *jsonErrorConn) CloseWrite() error {
 // API's error shape; ok is false for anything else.
 func rewriteGoError(p []byte) ([]byte, bool) {
 	const proto = "HTTP/1.1 "
-	// net/http's own answers are a few hundred bytes; a response's header
-	// block is usually larger, its body writes never start with proto.
+	// net/http's own answers are a few hundred bytes in one Write: larger
+	// writes (response bodies) are passed on without a scan.
 	if len(p) > 1024 || !bytes.HasPrefix(p, []byte(proto)) {
 		return nil, false
 	}
