@@ -104,6 +104,13 @@ func JSON(log *slog.Logger) Descriptor {
 			}
 			return "json:" + dir, nil
 		},
+		Probe: func(db registry.Database, dataDir string) error {
+			dir, err := db.ResolvePath(dataDir)
+			if err != nil {
+				return err
+			}
+			return jsonadapter.Held(dir)
+		},
 		Empty: func(db registry.Database, dataDir string) (bool, error) {
 			dir, err := db.ResolvePath(dataDir)
 			if err != nil {

@@ -54,7 +54,7 @@ func (s *Server) listDatabases(c echo.Context) error {
 
 // getDatabase pings the database: a cheap readiness check for one database
 // (proxyclient's Ping) that also reports its capabilities. Like /readyz it
-// creates nothing: a store not created yet is checked, not opened.
+// creates nothing: a store that is not open is checked, not opened.
 func (s *Server) getDatabase(c echo.Context) error {
 	name := pathParam(c, "db")
 	if err := adapters.ValidateName("database", name); err != nil {
@@ -62,12 +62,15 @@ func (s *Server) getDatabase(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctxOf(c), pingTimeout)
 	defer cancel()
-	if entry, desc, ok := s.uncreated(name); ok {
-		if _, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout}); err != nil {
+	var out databaseDetailBody
+	checked, err := s.checkUnopened(ctx, name, func(entry registry.Database, desc *backends.Descriptor) {
+		out = databaseDetailBody{databaseOut: s.databaseOut(name, entry), Capabilities: desc.Capabilities}
+	})
+	if checked {
+		if err != nil {
 			return err
 		}
-		return writeJSON(c, http.StatusOK, databaseDetailBody{databaseOut: s.databaseOut(name, entry),
-			Capabilities: desc.Capabilities})
+		return writeJSON(c, http.StatusOK, out)
 	}
 	h, err := s.router.acquire(ctx, name)
 	if err != nil {
@@ -81,24 +84,36 @@ func (s *Server) getDatabase(c echo.Context) error {
 		Capabilities: h.backend.Capabilities()})
 }
 
-// uncreated returns the entry and descriptor of a database that is not open
-// and whose store certainly holds nothing yet (a JSON folder not created):
-// opening it would create its folder, lock and log, so status reads check
-// it instead.
-func (s *Server) uncreated(name string) (registry.Database, *backends.Descriptor, bool) {
-	entry, ok := s.router.unopened(name)
-	if !ok {
-		return registry.Database{}, nil, false
+// checkUnopened checks, without opening it, a database that is not open and
+// whose type can be checked that way (Descriptor.Probe: a JSON folder, whose
+// opening would create the folder, its lock and its log); checked is false
+// when the database must be opened to be checked. ok, when not nil, is
+// called with the entry and descriptor of a check that passed.
+func (s *Server) checkUnopened(ctx context.Context, name string, ok func(registry.Database, *backends.Descriptor)) (checked bool, err error) {
+	ran, err := s.router.whileUnopened(name, func(entry registry.Database) error {
+		desc, known := s.cfg.Backends.Get(entry.BackendType())
+		if !known || desc.Check == nil || desc.Probe == nil {
+			return errOpenToCheck
+		}
+		if _, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout}); err != nil {
+			return err
+		}
+		if err := desc.Probe(entry, s.cfg.DataDir); err != nil {
+			return err
+		}
+		if ok != nil {
+			ok(entry, desc)
+		}
+		return nil
+	})
+	if errors.Is(err, errOpenToCheck) {
+		return false, nil
 	}
-	desc, ok := s.cfg.Backends.Get(entry.BackendType())
-	if !ok || desc.Empty == nil || desc.Check == nil {
-		return registry.Database{}, nil, false
-	}
-	if empty, err := desc.Empty(entry, s.cfg.DataDir); err != nil || !empty {
-		return registry.Database{}, nil, false
-	}
-	return entry, desc, true
+	return ran, err
 }
+
+// errOpenToCheck: the database's type can only be checked by opening it.
+var errOpenToCheck = errors.New("open to check")
 
 func (s *Server) putDatabase(c echo.Context) error {
 	name := pathParam(c, "db")
@@ -251,8 +266,7 @@ func (s *Server) readyz(c echo.Context) error {
 func (s *Server) pingDatabase(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	if entry, desc, ok := s.uncreated(name); ok {
-		_, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout})
+	if checked, err := s.checkUnopened(ctx, name, nil); checked {
 		return err
 	}
 	h, err := s.router.acquire(ctx, name)

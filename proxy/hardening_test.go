@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -237,4 +238,50 @@ func TestStartSweepsRegistryTempFiles(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
 	require.NoFileExists(t, left)
+}
+
+// An existing LightRAG folder the proxy has not opened yet: status reads
+// check it without opening it, so no lock or log file appears in it; a
+// folder another process holds is reported as database_locked (issue 14
+// #13).
+func TestStatusReadsDoNotOpenExistingFolder(t *testing.T) {
+	ts := startServer(t, testOptions{})
+	lightrag := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(lightrag, "kv_store_full_docs.json"), []byte(`{"a":{"content":"x"}}`), 0o644))
+	var out map[string]any
+	resp := ts.call(t, "PUT", "/v1/databases/existing", map[string]string{"path": lightrag}, &out)
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+	list := func() []string {
+		entries, err := os.ReadDir(lightrag)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	for _, p := range []string{"/readyz", "/v1/databases/existing", "/v1/databases/existing/status", "/v1/status"} {
+		resp = ts.call(t, "GET", p, nil, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, p)
+	}
+	require.Equal(t, []string{"kv_store_full_docs.json"}, list(), "status reads created files")
+
+	// Held by another process (here: an adapter opened in this test).
+	holder, err := jsonadapter.Open(context.Background(), jsonadapter.Config{Dir: lightrag})
+	require.NoError(t, err)
+	var eb ErrorBody
+	resp = ts.call(t, "GET", "/v1/databases/existing", nil, &eb)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%+v", eb)
+	require.Equal(t, "database_locked", eb.Code)
+	require.NoError(t, holder.Close(context.Background()))
+
+	// A request opens it; then status reads ping the open backend.
+	var got struct {
+		Records []map[string]any `json:"records"`
+	}
+	resp = ts.call(t, "POST", "/v1/databases/existing/kv/full_docs/get", `{"ids":["a"]}`, &got)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "x", got.Records[0]["content"])
+	resp = ts.call(t, "GET", "/v1/databases/existing", nil, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 }

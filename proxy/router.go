@@ -243,28 +243,40 @@ func (r *router) acquire(ctx context.Context, name string) (*dbHandle, error) {
 	return h, nil
 }
 
-// unopened returns the registry entry of a known database whose backend is
-// not open (nothing has used it yet); ok is false otherwise.
-func (r *router) unopened(name string) (registry.Database, bool) {
+// whileUnopened runs fn with the entry of a known database whose backend is
+// not open, holding the database's open lock so no request opens it
+// meanwhile (fn may probe the store's own lock); ran is false, and fn is not
+// called, when the database is unknown or open.
+func (r *router) whileUnopened(name string, fn func(registry.Database) error) (ran bool, err error) {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return false, nil
+	}
 	if time.Since(r.lastCheck) >= r.interval {
 		r.reloadLocked(false)
 	}
-	entry, known := r.reg.Databases[name]
-	h := r.dbs[name]
-	r.mu.Unlock()
-	if !known {
-		return registry.Database{}, false
-	}
-	if h != nil {
-		h.openMu.Lock()
-		open := h.backend != nil
-		h.openMu.Unlock()
-		if open {
-			return registry.Database{}, false
+	h, ok := r.dbs[name]
+	if !ok {
+		entry, known := r.reg.Databases[name]
+		if !known {
+			r.mu.Unlock()
+			return false, nil
 		}
+		h = newHandle(name, entry)
+		h.prev = r.old[name]
+		r.dbs[name] = h
 	}
-	return entry, true
+	h.refs++
+	r.mu.Unlock()
+	defer r.release(h)
+
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	if h.backend != nil {
+		return false, nil
+	}
+	return true, fn(h.entry)
 }
 
 func unknownDatabase(name string, known []string) *apiError {
