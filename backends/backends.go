@@ -68,6 +68,9 @@ type Descriptor struct {
 	// definitions that databases refer to (PostgreSQL); the others are
 	// inline in the database entry with a path (JSON).
 	Named bool
+	// Capabilities are what an opened backend of this type reports, known
+	// without opening it (GET /v1/databases/{db} of a store not created yet).
+	Capabilities adapters.Capabilities
 	// Shared types keep other databases' workspaces in the same store (a
 	// PostgreSQL server): a database's own records are only its default
 	// workspace. A non-shared store (a JSON folder) is the database's whole.
@@ -88,6 +91,11 @@ type Descriptor struct {
 	// Location identifies where the entry's rows live (server and workspace,
 	// or folder): two entries with the same location share rows. Optional.
 	Location func(db registry.Database, dataDir string) (string, error)
+	// Probe reports, without opening or creating anything, what would stop
+	// the store from opening now that Check does not see (a JSON folder's
+	// lock held by another process). With Check it lets status reads check
+	// a database that is not open instead of opening it. Optional.
+	Probe func(db registry.Database, dataDir string) error
 	// Empty reports, without opening or creating anything, that the store
 	// certainly holds nothing (a folder not created yet). Optional.
 	Empty func(db registry.Database, dataDir string) (bool, error)

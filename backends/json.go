@@ -26,7 +26,8 @@ func JSON(log *slog.Logger) Descriptor {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return Descriptor{
-		Type: registry.BackendJSON,
+		Type:         registry.BackendJSON,
+		Capabilities: adapters.Capabilities{Durable: true, NeedsFlush: true},
 		Inline: func(name string, cur registry.Database, s Settings) (registry.Database, error) {
 			if s.DSN != "" {
 				return registry.Database{}, adapters.Errorf(adapters.ErrInvalid, "invalid_argument",
@@ -102,6 +103,13 @@ func JSON(log *slog.Logger) Descriptor {
 				return "", err
 			}
 			return "json:" + dir, nil
+		},
+		Probe: func(db registry.Database, dataDir string) error {
+			dir, err := db.ResolvePath(dataDir)
+			if err != nil {
+				return err
+			}
+			return jsonadapter.Held(dir)
 		},
 		Empty: func(db registry.Database, dataDir string) (bool, error) {
 			dir, err := db.ResolvePath(dataDir)

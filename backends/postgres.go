@@ -41,6 +41,8 @@ func Postgres(ps PostgresSettings) Descriptor {
 		Type:   registry.BackendPostgres,
 		Named:  true,
 		Shared: true,
+		// Writes are committed transactions: nothing to flush.
+		Capabilities: adapters.Capabilities{Durable: true},
 		Define: func(s Settings) (registry.BackendDef, error) {
 			d := registry.BackendDef{Type: registry.BackendPostgres, DSN: s.DSN, Workspace: s.Workspace,
 				EmbeddingModel: s.EmbeddingModel, VectorTableNaming: s.VectorTableNaming}

@@ -162,7 +162,7 @@ func TestStatusJSONShape(t *testing.T) {
 	require.Equal(t, true, big["healthy"])
 	require.Equal(t, float64(2202*mb), big["total_bytes"])
 	require.Equal(t, map[string]any{"file_bytes": float64(500 * mb), "total_bytes": float64(2 << 30),
-		"interval_seconds": float64(60), "rate_drop_percent": float64(50)}, big["thresholds"])
+		"interval_seconds": float64(60), "rate_drop_percent": float64(50), "approach_percent": float64(80)}, big["thresholds"])
 	require.Equal(t, []any{
 		map[string]any{"file": "kv_store_doc_status.json", "bytes": float64(2 * mb), "human": "2.0 MB", "over_threshold": false},
 		map[string]any{"file": "kv_store_text_chunks.json", "bytes": float64(600 * mb), "human": "600.0 MB", "over_threshold": true},
@@ -221,12 +221,23 @@ func TestMonitorSizeWarnings(t *testing.T) {
 	f := newFixture(t, reg)
 	file := filepath.Join(f.dir, "big", "kv_store_text_chunks.json")
 
-	sparse(t, file, 400*mb)
+	sparse(t, file, 300*mb)
 	require.Empty(t, f.mon.Check(ctx), "under the thresholds")
 
-	sparse(t, file, 600*mb)
+	// At 80% of the threshold: an early warning with the same command
+	// (spec FR-006a), before the threshold is crossed.
+	sparse(t, file, 400*mb)
 	got := f.mon.Check(ctx)
-	require.Equal(t, []string{CodeFileOverThreshold}, codes(got))
+	require.Equal(t, []string{CodeFileApproaching}, codes(got))
+	require.Contains(t, got[0].Message, "database big: file kv_store_text_chunks.json is 400.0 MB, 80% of the per-file threshold of 500.0 MB and approaching it.")
+	require.Equal(t, "proxy migrate big --to postgres --dsn 'postgres://USER:PASSWORD@HOST:5432/DBNAME'", got[0].Command)
+	require.Contains(t, got[0].Message, "curl -X POST http://127.0.0.1:8080/v1/databases/big/migration")
+	f.clock.Add(time.Minute)
+	require.Empty(t, f.mon.Check(ctx), "not repeated")
+
+	sparse(t, file, 600*mb)
+	got = f.mon.Check(ctx)
+	require.Equal(t, []string{CodeFileOverThreshold}, codes(got), "crossing warns again, as over")
 	require.Equal(t, "database big: file kv_store_text_chunks.json is 600.0 MB, over the per-file threshold of 500.0 MB. "+
 		"JSON storage holds every file in memory and rewrites it whole on each flush; consider moving this database to PostgreSQL. "+
 		"Run: proxy migrate big --to postgres --dsn 'postgres://USER:PASSWORD@HOST:5432/DBNAME' (or, against the running proxy: "+
@@ -431,4 +442,25 @@ func TestRunStopsAndUsesInterval(t *testing.T) {
 		t.Fatal("Run did not stop")
 	}
 	require.False(t, strings.Contains(f.logs.String(), "level=ERROR"))
+}
+
+// The total warns as it approaches its threshold too, at the registry's
+// approach_percent; status shows the warning and marks the file.
+func TestApproachingTotalAndPercent(t *testing.T) {
+	dir := t.TempDir()
+	reg := jsonRegistry("big")
+	reg.Monitoring = &registry.Monitoring{Thresholds: registry.Thresholds{ApproachPercent: 90}}
+	sparse(t, filepath.Join(dir, "big", "vdb_entities.json"), 460*mb) // 92% of 500 MB
+	sparse(t, filepath.Join(dir, "big", "kv_store_full_docs.json"), 420*mb)
+	sparse(t, filepath.Join(dir, "big", "vdb_chunks.json"), 440*mb)
+	sparse(t, filepath.Join(dir, "big", "vdb_relationships.json"), 440*mb)
+	sparse(t, filepath.Join(dir, "big", "kv_store_text_chunks.json"), 100*mb) // total 1860 MB: 90.8% of 2 GB
+	st := Collector{DataDir: dir}.Database(context.Background(), reg, "big")
+	require.Equal(t, []string{CodeFileApproaching, CodeTotalApproaching}, codes(st.Warnings))
+	require.Contains(t, st.Warnings[1].Message, "its JSON files total 1.8 GB, 90% of the total threshold of 2.0 GB and approaching it")
+	for _, f := range st.Files {
+		require.Equal(t, f.File == "vdb_entities.json", f.Approaching, f.File)
+		require.False(t, f.OverThreshold)
+	}
+	require.Equal(t, 90, st.Thresholds.ApproachPercent)
 }

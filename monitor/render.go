@@ -51,8 +51,11 @@ func WriteTable(w io.Writer, sts []Status, color bool) error {
 			fmt.Fprintf(tw, "  FILE\tSIZE\t\n")
 			for _, f := range st.Files {
 				mark := ""
-				if f.OverThreshold {
+				switch {
+				case f.OverThreshold:
 					mark = paint(ansiRed, "over "+Human(int64(st.Thresholds.FileThreshold)))
+				case f.Approaching:
+					mark = paint(ansiYellow, "near "+Human(int64(st.Thresholds.FileThreshold)))
 				}
 				fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.File, f.Human, mark)
 			}

@@ -52,6 +52,9 @@ type File struct {
 	Bytes         int64  `json:"bytes"`
 	Human         string `json:"human"`
 	OverThreshold bool   `json:"over_threshold"`
+	// Approaching is true at Thresholds.ApproachPercent of the threshold
+	// and below it (false once over).
+	Approaching bool `json:"approaching_threshold,omitempty"`
 }
 
 // Warning is an active warning and what to do about it.
@@ -65,9 +68,15 @@ type Warning struct {
 const (
 	CodeFileOverThreshold  = "file_over_threshold"
 	CodeTotalOverThreshold = "total_over_threshold"
-	CodeRateDegraded       = "ingestion_rate_degraded"
-	CodePostgresDown       = "postgres_unreachable"
-	CodeFolderUnreadable   = "folder_unreadable"
+	// Approaching: at approach_percent (80%) of a threshold, not over it.
+	CodeFileApproaching  = "file_approaching_threshold"
+	CodeTotalApproaching = "total_approaching_threshold"
+	CodeRateDegraded     = "ingestion_rate_degraded"
+	CodePostgresDown     = "postgres_unreachable"
+	CodeFolderUnreadable = "folder_unreadable"
+	// CodeBackendConfigInvalid: the database's backend in the registry (a
+	// PostgreSQL DSN) fails its connection check (the proxy's status only).
+	CodeBackendConfigInvalid = "backend_config_invalid"
 )
 
 // PostgresStatus is the PostgreSQL part of a status. Error is "" when
@@ -182,19 +191,37 @@ func (c Collector) database(ctx context.Context, reg *registry.Registry, name st
 	}
 	st.TotalBytes, st.TotalHuman = total, Human(total)
 	for _, f := range files {
-		over := th.FileThreshold > 0 && f.Bytes > int64(th.FileThreshold)
-		st.Files = append(st.Files, File{File: f.File, Bytes: f.Bytes, Human: Human(f.Bytes), OverThreshold: over})
-		if over {
+		over, near := sizeLevel(f.Bytes, int64(th.FileThreshold), th.ApproachPercent)
+		st.Files = append(st.Files, File{File: f.File, Bytes: f.Bytes, Human: Human(f.Bytes), OverThreshold: over, Approaching: near})
+		switch {
+		case over:
 			found = append(found, finding{fileWarning(name, f.File, f.Bytes, int64(th.FileThreshold), c.ProxyURL), f.File, f.Bytes})
+		case near:
+			found = append(found, finding{fileApproachingWarning(name, f.File, f.Bytes, int64(th.FileThreshold), c.ProxyURL), f.File, f.Bytes})
 		}
 	}
-	if th.TotalThreshold > 0 && total > int64(th.TotalThreshold) {
+	switch over, near := sizeLevel(total, int64(th.TotalThreshold), th.ApproachPercent); {
+	case over:
 		found = append(found, finding{totalWarning(name, total, int64(th.TotalThreshold), c.ProxyURL), "", total})
+	case near:
+		found = append(found, finding{totalApproachingWarning(name, total, int64(th.TotalThreshold), c.ProxyURL), "", total})
 	}
 	for _, f := range found {
 		st.Warnings = append(st.Warnings, f.w)
 	}
 	return st, found
+}
+
+// sizeLevel reports whether size is over threshold, or approaching it (at
+// approachPercent of it or more); a zero threshold is off.
+func sizeLevel(size, threshold int64, approachPercent int) (over, near bool) {
+	if threshold <= 0 {
+		return false, false
+	}
+	if size > threshold {
+		return true, false
+	}
+	return false, approachPercent > 0 && size*100 >= threshold*int64(approachPercent)
 }
 
 func (c Collector) serverStats(backendType string) bool {

@@ -45,3 +45,18 @@ func totalWarning(db string, total, threshold int64, proxyURL string) Warning {
 		"database %s: its JSON files total %s, over the total threshold of %s. Performance will degrade (memory use and flush time grow with the files, up to running out of memory); PostgreSQL is strongly recommended. %s",
 		db, Human(total), Human(threshold), howToMigrate(db, proxyURL))}
 }
+
+// percentOf is size as a whole percentage of threshold, rounded down.
+func percentOf(size, threshold int64) int64 { return size * 100 / threshold }
+
+func fileApproachingWarning(db, file string, size, threshold int64, proxyURL string) Warning {
+	return Warning{Code: CodeFileApproaching, Command: MigrateCommand(db), Message: fmt.Sprintf(
+		"database %s: file %s is %s, %d%% of the per-file threshold of %s and approaching it. JSON storage holds every file in memory and rewrites it whole on each flush; plan moving this database to PostgreSQL before it gets there. %s",
+		db, file, Human(size), percentOf(size, threshold), Human(threshold), howToMigrate(db, proxyURL))}
+}
+
+func totalApproachingWarning(db string, total, threshold int64, proxyURL string) Warning {
+	return Warning{Code: CodeTotalApproaching, Command: MigrateCommand(db), Message: fmt.Sprintf(
+		"database %s: its JSON files total %s, %d%% of the total threshold of %s and approaching it. Memory use and flush time grow with the files; plan moving this database to PostgreSQL before it gets there. %s",
+		db, Human(total), percentOf(total, threshold), Human(threshold), howToMigrate(db, proxyURL))}
+}

@@ -52,22 +52,68 @@ func (s *Server) listDatabases(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, out)
 }
 
-// getDatabase opens the database and pings it: a cheap readiness check for
-// one database (proxyclient's Ping) that also reports its capabilities.
+// getDatabase pings the database: a cheap readiness check for one database
+// (proxyclient's Ping) that also reports its capabilities. Like /readyz it
+// creates nothing: a store that is not open is checked, not opened.
 func (s *Server) getDatabase(c echo.Context) error {
-	h, err := s.database(c)
+	name := pathParam(c, "db")
+	if err := adapters.ValidateName("database", name); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctxOf(c), pingTimeout)
+	defer cancel()
+	var out databaseDetailBody
+	checked, err := s.checkUnopened(ctx, name, func(entry registry.Database, desc *backends.Descriptor) {
+		out = databaseDetailBody{databaseOut: s.databaseOut(name, entry), Capabilities: desc.Capabilities}
+	})
+	if checked {
+		if err != nil {
+			return err
+		}
+		return writeJSON(c, http.StatusOK, out)
+	}
+	h, err := s.router.acquire(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer s.router.release(h)
-	ctx, cancel := context.WithTimeout(ctxOf(c), pingTimeout)
-	defer cancel()
 	if err := h.backend.Ping(ctx); err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusOK, databaseDetailBody{databaseOut: s.databaseOut(h.name, h.entry),
 		Capabilities: h.backend.Capabilities()})
 }
+
+// checkUnopened checks, without opening it, a database that is not open and
+// whose type can be checked that way (Descriptor.Probe: a JSON folder, whose
+// opening would create the folder, its lock and its log); checked is false
+// when the database must be opened to be checked. ok, when not nil, is
+// called with the entry and descriptor of a check that passed.
+func (s *Server) checkUnopened(ctx context.Context, name string, ok func(registry.Database, *backends.Descriptor)) (checked bool, err error) {
+	ran, err := s.router.whileUnopened(name, func(entry registry.Database) error {
+		desc, known := s.cfg.Backends.Get(entry.BackendType())
+		if !known || desc.Check == nil || desc.Probe == nil {
+			return errOpenToCheck
+		}
+		if _, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout}); err != nil {
+			return err
+		}
+		if err := desc.Probe(entry, s.cfg.DataDir); err != nil {
+			return err
+		}
+		if ok != nil {
+			ok(entry, desc)
+		}
+		return nil
+	})
+	if errors.Is(err, errOpenToCheck) {
+		return false, nil
+	}
+	return ran, err
+}
+
+// errOpenToCheck: the database's type can only be checked by opening it.
+var errOpenToCheck = errors.New("open to check")
 
 func (s *Server) putDatabase(c echo.Context) error {
 	name := pathParam(c, "db")
@@ -83,7 +129,7 @@ func (s *Server) putDatabase(c echo.Context) error {
 	}
 	entry := registry.Database{Backend: req.Backend, Path: req.Path, Workspace: req.Workspace}
 	if err := entry.Validate(); err != nil {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "fix the database entry", "%v", err)
+		return newAPIError(kindInvalid, "invalid_argument", "fix the database entry", "%v", err)
 	}
 	if def, ok := s.router.registry().Backends[entry.Backend]; ok { // a named backend (backends.go)
 		entry.Resolved = def
@@ -94,7 +140,7 @@ func (s *Server) putDatabase(c echo.Context) error {
 	if entry.BackendType() == registry.BackendJSON {
 		if dir, err := entry.ResolvePath(s.cfg.DataDir); err == nil {
 			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-				return newAPIError(http.StatusUnprocessableEntity, "invalid_argument",
+				return newAPIError(kindInvalid, "invalid_argument",
 					"give the folder of a LightRAG working directory", "path %q is a file, not a folder", req.Path)
 			}
 		}
@@ -220,16 +266,8 @@ func (s *Server) readyz(c echo.Context) error {
 func (s *Server) pingDatabase(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	if entry, ok := s.router.unopened(name); ok {
-		// Reading status must not create anything: a store that certainly
-		// holds nothing yet (a JSON folder not created) is checked, not
-		// opened, since opening would create its folder, lock and log.
-		if desc, ok := s.cfg.Backends.Get(entry.BackendType()); ok && desc.Empty != nil && desc.Check != nil {
-			if empty, err := desc.Empty(entry, s.cfg.DataDir); err == nil && empty {
-				_, err := desc.Check(ctx, entry, s.cfg.DataDir, backends.CheckOptions{Timeout: pingTimeout})
-				return err
-			}
-		}
+	if checked, err := s.checkUnopened(ctx, name, nil); checked {
+		return err
 	}
 	h, err := s.router.acquire(ctx, name)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -158,7 +157,7 @@ func (s *Server) testBackend(c echo.Context) error {
 	if req.Backend != "" {
 		d, ok := s.router.registry().Backends[req.Backend]
 		if !ok {
-			return newAPIError(http.StatusUnprocessableEntity, "unknown_backend",
+			return newAPIError(kindInvalid, "unknown_backend",
 				"define it in registry.yaml's backends section", "no backend named %q", req.Backend)
 		}
 		def = d
@@ -172,7 +171,7 @@ func (s *Server) testBackend(c echo.Context) error {
 		return err
 	}
 	if desc.Check == nil {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "test another backend",
+		return newAPIError(kindInvalid, "invalid_argument", "test another backend",
 			"backend type %q has no connection check", desc.Type)
 	}
 	rep, err := desc.Check(ctxOf(c), entry, s.cfg.DataDir, backends.CheckOptions{})
@@ -222,45 +221,23 @@ func (s *Server) putMaintenance(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, maintenanceBody{Database: name, Maintenance: *req.Enabled})
 }
 
-// writeSuffixes are the storage routes that change data.
-var writeSuffixes = []string{"/upsert", "/delete", "/delete-entity", "/delete-entity-relation"}
-
-// isWriteRoute reports whether the matched route changes a namespace.
-func isWriteRoute(method, route string) bool {
-	if !strings.HasPrefix(route, "/v1/databases/:db/") || !strings.Contains(route, "/:namespace") {
-		return false
-	}
-	if method == http.MethodDelete {
-		return true // drop
-	}
-	if method != http.MethodPost {
-		return false
-	}
-	for _, suf := range writeSuffixes {
-		if strings.HasSuffix(route, suf) {
-			return true
-		}
-	}
-	return false
-}
-
 // maintenanceMiddleware answers writes to a database in maintenance mode
 // with 503 + Retry-After; reads go on.
 func (s *Server) maintenanceMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !isWriteRoute(c.Request().Method, c.Path()) {
+		if r, ok := s.routeOf(c); !ok || !r.write {
 			return next(c)
 		}
 		name := pathParam(c, "db")
 		if db, ok := s.router.registry().Databases[name]; ok && db.Maintenance {
-			return newAPIError(http.StatusServiceUnavailable, "maintenance",
+			return newAPIError(kindUnavailable, "maintenance",
 				fmt.Sprintf("writes resume when an administrator ends maintenance (proxy backend maintenance %s off, or PUT /v1/databases/%s/maintenance {\"enabled\": false})", name, name),
 				"database %q is in maintenance mode: reads are served, writes are refused", name)
 		}
 		if shared, err := s.sharedMaintenance(c, name); err != nil {
 			return err
 		} else if shared {
-			return newAPIError(http.StatusServiceUnavailable, "maintenance",
+			return newAPIError(kindUnavailable, "maintenance",
 				"writes resume when the proxy that set maintenance (a migration, or an administrator) ends it",
 				"database %q is in maintenance mode on its PostgreSQL database (set through another proxy): reads are served, writes are refused", name)
 		}

@@ -69,6 +69,16 @@ func TestBadInput(t *testing.T) {
 		{"wrong method", "PATCH", kv + "/get", "", 405, "method_not_allowed", "method"},
 		{"bad registry entry", "PUT", "/v1/databases/x", `{"path":"p","backend":"mongo"}`, 422, "invalid_argument", "mongo"},
 		{"remove unknown database", "DELETE", "/v1/databases/nope", "", 404, "unknown_database", "nope"},
+		// issue 14 #8: an invalid enum value is a 400/422, never a 409 or 500
+		{"unknown backend type", "PUT", "/v1/databases/default/backend", `{"type":"mongo"}`, 422, "invalid_argument", "mongo"},
+		{"unknown named backend", "PUT", "/v1/databases/default/backend", `{"backend":"nosuch"}`, 422, "unknown_backend", "nosuch"},
+		{"unknown migration target", "POST", "/v1/databases/default/migration", `{"to":"mongo"}`, 422, "invalid_argument", "mongo"},
+		{"unknown sort direction", "POST", "/v1/databases/default/doc-status/doc_status/paginated", `{"sort_direction":"sideways"}`, 422, "invalid_argument", "sort_direction"},
+		{"unknown status filter", "POST", "/v1/databases/default/doc-status/doc_status/paginated", `{"status_filter":"bogus"}`, 422, "invalid_argument", "status_filter"},
+		{"unknown encoding in body", "POST", vec + "/vectors", `{"ids":[],"encoding":"hex"}`, 400, "malformed_request", "hex"},
+		{"unknown backend to test", "POST", "/v1/backends/test", `{"backend":"nosuch"}`, 422, "unknown_backend", "nosuch"},
+		// a huge number must not overflow into range
+		{"huge provision timeout", "POST", "/v1/provision/docker", `{"timeout_seconds":9223372036854775807}`, 422, "invalid_argument", "timeout_seconds"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

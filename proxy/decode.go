@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -16,10 +17,21 @@ import (
 	"github.com/hybridrag/storage-proxy/adapters"
 )
 
+// maxBodyHint caps the buffer sized from Content-Length up front.
+const maxBodyHint = 1 << 30
+
 const bodyHint = "see openapi.yaml (GET /v1/openapi.yaml) for this request's body"
 
 // bufPool recycles request and response buffers on the hot path.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putBuf returns buf to the pool unless it grew large: a pooled buffer
+// pins its memory, so one large request would keep it for good.
+func putBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		bufPool.Put(buf)
+	}
+}
 
 // decodeBody reads the whole body (bounded by the size limit middleware) and
 // decodes it strictly: unknown fields, wrong types and trailing data are 400s
@@ -27,11 +39,19 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func decodeBody(c echo.Context, dst any) error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer putBuf(buf)
+	if n := c.Request().ContentLength; n > 0 && n <= maxBodyHint {
+		// Sized once: growing by doubling would take up to twice the body.
+		// (The body limit middleware already refused one over the limit.)
+		buf.Grow(int(n) + bytes.MinRead)
+	}
 	if _, err := buf.ReadFrom(c.Request().Body); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return tooLarge(mbe.Limit)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return bodyTimeout()
 		}
 		return malformed("", "read request body: %v", err)
 	}
@@ -43,6 +63,9 @@ func decodeBody(c echo.Context, dst any) error {
 			return err
 		}
 	}
+	if err := checkBatchRaw(dst, buf.Bytes()); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -50,6 +73,9 @@ func decodeBody(c echo.Context, dst any) error {
 	}
 	if dec.More() {
 		return malformed(bodyHint, "the request body has data after the JSON object")
+	}
+	if err := checkBatch(dst); err != nil {
+		return err
 	}
 	if v, ok := dst.(interface{ validate() error }); ok {
 		return v.validate()
@@ -63,18 +89,26 @@ func decodeBody(c echo.Context, dst any) error {
 func checkExactText(body []byte) error {
 	const hint = "send text as valid Unicode; a lone surrogate or a byte that is not UTF-8 cannot be stored as sent"
 	if esc, ok := adapters.LoneSurrogate(body); ok {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_character", hint,
+		return newAPIError(kindInvalid, "invalid_character", hint,
 			"the request body holds the lone surrogate %s", esc)
 	}
 	if !utf8.Valid(body) {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_character", hint,
+		return newAPIError(kindInvalid, "invalid_character", hint,
 			"the request body holds bytes that are not UTF-8")
 	}
 	return nil
 }
 
+// bodyTimeout answers a body that did not arrive within
+// Config.BodyReadTimeout.
+func bodyTimeout() *apiError {
+	return newAPIError(kindTimeout, "request_timeout",
+		"send the whole body without pausing, or raise the proxy's --body-read-timeout for very slow links",
+		"the request body did not arrive in time")
+}
+
 func tooLarge(limit int64) *apiError {
-	return newAPIError(http.StatusRequestEntityTooLarge, "payload_too_large",
+	return newAPIError(kindTooLarge, "payload_too_large",
 		"split the batch into smaller calls", "the request body is larger than the limit of %d bytes", limit)
 }
 
@@ -125,20 +159,20 @@ func goTypeName(t string) string {
 // fieldError is a problem with one field's value found by a custom decoder
 // or a validate method.
 type fieldError struct {
-	field  string
-	msg    string
-	status int
-	code   string
+	field string
+	msg   string
+	kind  errKind // default kindMalformed
+	code  string
 }
 
 func (e *fieldError) Error() string { return fmt.Sprintf("field %q %s", e.field, e.msg) }
 
 func (e *fieldError) apiError() *apiError {
-	status, code := e.status, e.code
-	if status == 0 {
-		status, code = http.StatusBadRequest, "malformed_request"
+	kind, code := e.kind, e.code
+	if kind == "" {
+		kind, code = kindMalformed, "malformed_request"
 	}
-	return newAPIError(status, code, bodyHint, "field %q %s", e.field, e.msg)
+	return newAPIError(kind, code, bodyHint, "field %q %s", e.field, e.msg)
 }
 
 func missing(field string) error {
@@ -149,7 +183,7 @@ func missing(field string) error {
 func writeJSON(c echo.Context, status int, v any) error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer putBuf(buf)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {

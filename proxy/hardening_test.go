@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	jsonadapter "github.com/hybridrag/storage-proxy/adapters/json"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
@@ -189,8 +191,9 @@ func TestNoOpSwitchToSameFolder(t *testing.T) {
 	}
 }
 
-// Reading status creates nothing: /readyz does not create a database's
-// folder nor write a lock or log into it (issue 14 #13).
+// Reading status creates nothing: /readyz and GET /v1/databases/{db} do
+// not create a database's folder nor write a lock or log into it (issue 14
+// #13).
 func TestReadyzCreatesNothing(t *testing.T) {
 	ts := startServer(t, testOptions{})
 	var out map[string]any
@@ -201,6 +204,17 @@ func TestReadyzCreatesNothing(t *testing.T) {
 		resp = ts.call(t, "GET", "/readyz", nil, &ready)
 		require.Equal(t, http.StatusOK, resp.StatusCode, ready)
 		require.Equal(t, true, ready["ready"])
+		// GET /v1/databases/{db} (proxyclient's Ping) and the status routes
+		// create nothing either.
+		var detail databaseDetailBody
+		resp = ts.call(t, "GET", "/v1/databases/fresh", nil, &detail)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "fresh", detail.Name)
+		require.True(t, detail.Capabilities.NeedsFlush)
+		for _, p := range []string{"/v1/databases/fresh/status", "/v1/status", "/v1/databases/fresh/backend", "/v1/databases"} {
+			resp = ts.call(t, "GET", p, nil, nil)
+			require.Equal(t, http.StatusOK, resp.StatusCode, p)
+		}
 	}
 	require.NoDirExists(t, filepath.Join(ts.DataDir, "fresh"))
 	require.NoDirExists(t, filepath.Join(ts.DataDir, "default"))
@@ -208,4 +222,66 @@ func TestReadyzCreatesNothing(t *testing.T) {
 	resp = ts.call(t, "POST", "/v1/databases/fresh/kv/full_docs/upsert", `{"records":{"a":{}}}`, &out)
 	require.Equal(t, http.StatusOK, resp.StatusCode, out)
 	require.DirExists(t, filepath.Join(ts.DataDir, "fresh"))
+}
+
+// A proxy starting after a kill -9 during a registry write sweeps the temp
+// file the write left, without waiting for the next registry change (issue
+// 14 #13).
+func TestStartSweepsRegistryTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	regPath := filepath.Join(dir, "registry.yaml")
+	require.NoError(t, registry.Update(regPath, func(*registry.Registry) error { return nil }))
+	left := filepath.Join(dir, ".registry.yaml.tmp-123456")
+	require.NoError(t, os.WriteFile(left, []byte("version: 1\ndata"), 0o600))
+	s, err := NewServer(context.Background(), Config{RegistryPath: regPath, DataDir: filepath.Join(dir, "data"),
+		Openers: map[string]Opener{registry.BackendJSON: jsonOpener}})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
+	require.NoFileExists(t, left)
+}
+
+// An existing LightRAG folder the proxy has not opened yet: status reads
+// check it without opening it, so no lock or log file appears in it; a
+// folder another process holds is reported as database_locked (issue 14
+// #13).
+func TestStatusReadsDoNotOpenExistingFolder(t *testing.T) {
+	ts := startServer(t, testOptions{})
+	lightrag := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(lightrag, "kv_store_full_docs.json"), []byte(`{"a":{"content":"x"}}`), 0o644))
+	var out map[string]any
+	resp := ts.call(t, "PUT", "/v1/databases/existing", map[string]string{"path": lightrag}, &out)
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+	list := func() []string {
+		entries, err := os.ReadDir(lightrag)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	for _, p := range []string{"/readyz", "/v1/databases/existing", "/v1/databases/existing/status", "/v1/status"} {
+		resp = ts.call(t, "GET", p, nil, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, p)
+	}
+	require.Equal(t, []string{"kv_store_full_docs.json"}, list(), "status reads created files")
+
+	// Held by another process (here: an adapter opened in this test).
+	holder, err := jsonadapter.Open(context.Background(), jsonadapter.Config{Dir: lightrag})
+	require.NoError(t, err)
+	var eb ErrorBody
+	resp = ts.call(t, "GET", "/v1/databases/existing", nil, &eb)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%+v", eb)
+	require.Equal(t, "database_locked", eb.Code)
+	require.NoError(t, holder.Close(context.Background()))
+
+	// A request opens it; then status reads ping the open backend.
+	var got struct {
+		Records []map[string]any `json:"records"`
+	}
+	resp = ts.call(t, "POST", "/v1/databases/existing/kv/full_docs/get", `{"ids":["a"]}`, &got)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "x", got.Records[0]["content"])
+	resp = ts.call(t, "GET", "/v1/databases/existing", nil, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 }

@@ -174,7 +174,7 @@ func (s *Server) verifyMigration(c echo.Context) error {
 }
 
 func noMigration(name string) *apiError {
-	return newAPIError(http.StatusNotFound, "no_migration",
+	return newAPIError(kindNotFound, "no_migration",
 		"start one with POST /v1/databases/"+name+"/migration (proxy migrate "+name+" --to postgres --dsn DSN)",
 		"no migration of database %s has run since this proxy started", name)
 }

@@ -77,7 +77,7 @@ func intQuery(c echo.Context, name string, def, max int) (int, error) {
 		return 0, malformed("pass a non-negative integer", "query parameter %s=%q is not a non-negative integer", name, v)
 	}
 	if max > 0 && n > max {
-		return 0, newAPIError(http.StatusUnprocessableEntity, "invalid_argument",
+		return 0, newAPIError(kindInvalid, "invalid_argument",
 			"page through the results with the cursor", "query parameter %s=%d is over the limit of %d", name, n, max)
 	}
 	return n, nil

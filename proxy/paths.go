@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +25,7 @@ func (s *Server) checkAPIPath(field, p string) error {
 	// load, so "${HOME}" must not pass as a relative name.
 	abs, err := registry.Expand(p)
 	if err != nil {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument",
+		return newAPIError(kindInvalid, "invalid_argument",
 			"set the variable in the proxy's environment or write the folder itself", "%s %q: %v", field, p, err)
 	}
 	if !filepath.IsAbs(abs) {
@@ -49,7 +48,7 @@ func (s *Server) checkAPIPath(field, p string) error {
 			return nil
 		}
 	}
-	return newAPIError(http.StatusUnprocessableEntity, "path_not_allowed",
+	return newAPIError(kindInvalid, "path_not_allowed",
 		"use a folder under the proxy's data folder (a relative path is taken from it), start the proxy with --allow-root DIR "+
 			"to allow another root, or register the folder with the CLI (proxy db add NAME --path DIR)",
 		"%s %q is outside the folders the API may use", field, p)

@@ -41,20 +41,23 @@ type provisionResponse struct {
 // provisionDocker runs the whole provisioning synchronously; progress goes
 // to the log, never the password.
 func (s *Server) provisionDocker(c echo.Context) error {
-	if s.cfg.Provision == nil {
-		return newAPIError(http.StatusNotImplemented, "unsupported", "run `proxy provision docker` on the command line",
-			"this proxy was started without Docker provisioning")
-	}
+	// The request is checked first: a bad one is the caller's mistake (4xx)
+	// whether or not this proxy provisions.
 	var req provisionRequest
 	if c.Request().ContentLength != 0 {
 		if err := decodeBody(c, &req); err != nil {
 			return err
 		}
 	}
-	timeout := time.Duration(req.TimeoutSeconds) * time.Second
-	if timeout < 0 || timeout > maxProvisionTimeout {
-		return newAPIError(http.StatusUnprocessableEntity, "invalid_argument", "use 1 to 600 seconds, or omit it for 120",
+	// Checked in seconds: a huge value would overflow a Duration into range.
+	if req.TimeoutSeconds < 0 || req.TimeoutSeconds > int(maxProvisionTimeout/time.Second) {
+		return newAPIError(kindInvalid, "invalid_argument", "use 1 to 600 seconds, or omit it for 120",
 			"timeout_seconds %d is out of range", req.TimeoutSeconds)
+	}
+	timeout := time.Duration(req.TimeoutSeconds) * time.Second
+	if s.cfg.Provision == nil {
+		return newAPIError(kindUnsupported, "unsupported", "run `proxy provision docker` on the command line",
+			"this proxy was started without Docker provisioning")
 	}
 	out, done := s.lineLogger(ctxOf(c), "provision")
 	defer done()

@@ -183,6 +183,10 @@ func (r *knowledgeGraphRequest) validate() error {
 	if r.MaxNodes != nil && *r.MaxNodes < 0 {
 		return &fieldError{field: "max_nodes", msg: "must be >= 0"}
 	}
+	if r.MaxNodes != nil && *r.MaxNodes > MaxGraphNodes {
+		return overLimit(fmt.Sprintf(`field "max_nodes" is %d`, *r.MaxNodes), MaxGraphNodes,
+			fmt.Sprintf("ask for at most %d nodes (LightRAG's default is 1000)", MaxGraphNodes))
+	}
 	return nil
 }
 

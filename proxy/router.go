@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -28,6 +27,9 @@ type router struct {
 	// live wraps the backend of a database being migrated live (its entry
 	// has Live) in the migration's dual backend; nil: not wrapped.
 	live func(ctx context.Context, name string, entry registry.Database, b adapters.Backend) (adapters.Backend, error)
+	// onLoad, when set, sees every registry loaded after the first (the
+	// server's backend checks); called under mu, so it must not block.
+	onLoad func(*registry.Registry)
 
 	mu        sync.Mutex
 	reg       *registry.Registry
@@ -76,6 +78,9 @@ func newRouter(cfg Config, log *slog.Logger) (*router, error) {
 		if err := registry.Update(r.path, func(*registry.Registry) error { return nil }); err != nil {
 			return nil, fmt.Errorf("create default registry %s: %w", r.path, err)
 		}
+	}
+	if _, err := registry.Sweep(r.path); err != nil {
+		log.Warn("sweep temp files of interrupted registry writes", slog.Any("error", err))
 	}
 	st, err := stat(r.path)
 	if err != nil {
@@ -134,6 +139,9 @@ func (r *router) reloadLocked(force bool) {
 		r.log.Info("database retired after a registry change", slog.String(logKeyDB, name), slog.Bool("removed", !ok))
 	}
 	r.reg = reg
+	if r.onLoad != nil {
+		r.onLoad(reg)
+	}
 }
 
 // retireLocked marks h retired and closes it now if nobody uses it.
@@ -210,7 +218,7 @@ func (r *router) acquire(ctx context.Context, name string) (*dbHandle, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, newAPIError(http.StatusServiceUnavailable, "backend_unavailable", "retry against the restarted proxy",
+		return nil, newAPIError(kindUnavailable, "backend_unavailable", "retry against the restarted proxy",
 			"the proxy is shutting down")
 	}
 	if time.Since(r.lastCheck) >= r.interval {
@@ -238,28 +246,40 @@ func (r *router) acquire(ctx context.Context, name string) (*dbHandle, error) {
 	return h, nil
 }
 
-// unopened returns the registry entry of a known database whose backend is
-// not open (nothing has used it yet); ok is false otherwise.
-func (r *router) unopened(name string) (registry.Database, bool) {
+// whileUnopened runs fn with the entry of a known database whose backend is
+// not open, holding the database's open lock so no request opens it
+// meanwhile (fn may probe the store's own lock); ran is false, and fn is not
+// called, when the database is unknown or open.
+func (r *router) whileUnopened(name string, fn func(registry.Database) error) (ran bool, err error) {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return false, nil
+	}
 	if time.Since(r.lastCheck) >= r.interval {
 		r.reloadLocked(false)
 	}
-	entry, known := r.reg.Databases[name]
-	h := r.dbs[name]
-	r.mu.Unlock()
-	if !known {
-		return registry.Database{}, false
-	}
-	if h != nil {
-		h.openMu.Lock()
-		open := h.backend != nil
-		h.openMu.Unlock()
-		if open {
-			return registry.Database{}, false
+	h, ok := r.dbs[name]
+	if !ok {
+		entry, known := r.reg.Databases[name]
+		if !known {
+			r.mu.Unlock()
+			return false, nil
 		}
+		h = newHandle(name, entry)
+		h.prev = r.old[name]
+		r.dbs[name] = h
 	}
-	return entry, true
+	h.refs++
+	r.mu.Unlock()
+	defer r.release(h)
+
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	if h.backend != nil {
+		return false, nil
+	}
+	return true, fn(h.entry)
 }
 
 func unknownDatabase(name string, known []string) *apiError {
@@ -267,7 +287,7 @@ func unknownDatabase(name string, known []string) *apiError {
 	if len(known) > 0 {
 		list = strings.Join(known, ", ")
 	}
-	return newAPIError(http.StatusNotFound, "unknown_database",
+	return newAPIError(kindNotFound, "unknown_database",
 		fmt.Sprintf("register it with `proxy db add %s --path DIR` (known databases: %s)", name, list),
 		"database %q is not in the registry", name)
 }
@@ -292,7 +312,7 @@ func (r *router) open(ctx context.Context, h *dbHandle) error {
 	}
 	desc, ok := r.catalog.Get(h.entry.BackendType())
 	if !ok || desc.Open == nil {
-		return newAPIError(http.StatusServiceUnavailable, "backend_unavailable",
+		return newAPIError(kindUnavailable, "backend_unavailable",
 			"use a backend this proxy build supports", "database %q: no opener for backend %q", h.name, h.entry.BackendType())
 	}
 	b, err := desc.Open(ctx, h.name, h.entry, r.dataDir)

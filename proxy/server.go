@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/hybridrag/storage-proxy/backends"
 	"github.com/hybridrag/storage-proxy/migration"
 	"github.com/hybridrag/storage-proxy/monitor"
+	"github.com/hybridrag/storage-proxy/registry"
 )
 
 // Log keys.
@@ -34,7 +36,12 @@ const (
 const (
 	DefaultMaxBodyBytes   = 64 << 20
 	DefaultReloadInterval = 2 * time.Second
-	shutdownTimeout       = 30 * time.Second
+	// DefaultBodyReadTimeout bounds how long a request body may take to
+	// arrive: 64 MiB (the default body limit) at about 1 MiB/s.
+	DefaultBodyReadTimeout = 60 * time.Second
+	// headerReadTimeout bounds how long request headers may take.
+	headerReadTimeout = 10 * time.Second
+	shutdownTimeout   = 30 * time.Second
 )
 
 // Opener opens a database's backend from its registry entry.
@@ -48,7 +55,12 @@ type Config struct {
 	// every route except /healthz and /readyz.
 	Token        string
 	MaxBodyBytes int64 // default 64 MiB
-	Logger       *slog.Logger
+	// BodyReadTimeout bounds the time a request body may take to arrive,
+	// counted from the start of the handler (default 60s; `serve
+	// --body-read-timeout`): a body sent a byte at a time is cut off with
+	// 408 request_timeout instead of holding a connection forever.
+	BodyReadTimeout time.Duration
+	Logger          *slog.Logger
 	// Backends is the catalog of backend types this proxy serves (package
 	// backends): how each opens, checks and switches. Nil: the catalog
 	// built from Openers.
@@ -72,6 +84,13 @@ type Config struct {
 	// AllowedRoots are folders, besides the data folder, in which database
 	// paths given through the API may lie (paths.go).
 	AllowedRoots []string
+	// MemoryReleaseIdle is how long the proxy waits, idle, after a large
+	// request before returning freed memory to the system (memory.go);
+	// default 5s.
+	MemoryReleaseIdle time.Duration
+	// OutageSummaryInterval is how often a backend outage's refused
+	// requests are summed up in the log (outage.go); default 30s.
+	OutageSummaryInterval time.Duration
 }
 
 // Server serves the API of openapi.yaml.
@@ -88,6 +107,11 @@ type Server struct {
 	// live their live migrations.
 	migrations *migration.Manager
 	live       *migration.Live
+	// routeInfo indexes the route table (routes.go); read-only once built.
+	routeInfo map[routeKey]route
+	outages   *outageLog
+	checks    *backendChecks
+	mem       memReleaser
 }
 
 // NewServer loads the registry (writing the default one when the file is
@@ -108,6 +132,15 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ReloadInterval <= 0 {
 		cfg.ReloadInterval = DefaultReloadInterval
 	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if cfg.MemoryReleaseIdle <= 0 {
+		cfg.MemoryReleaseIdle = DefaultMemoryReleaseIdle
+	}
+	if cfg.OutageSummaryInterval <= 0 {
+		cfg.OutageSummaryInterval = DefaultOutageSummaryInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,7 +151,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, router: r}
+	s := &Server{cfg: cfg, log: cfg.Logger, router: r, outages: newOutageLog(cfg.Logger, nil)}
 	if s.tel, err = newServerTelemetry(cfg.Telemetry); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
@@ -134,7 +167,14 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	pollCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
+	s.checks = newBackendChecks(s)
+	s.checks.load(pollCtx, r.registry())
+	r.mu.Lock()
+	r.onLoad = func(reg *registry.Registry) { s.checks.load(pollCtx, reg) }
+	r.mu.Unlock()
 	go r.poll(pollCtx)
+	go s.outages.run(pollCtx, cfg.OutageSummaryInterval)
+	go s.mem.run(pollCtx, cfg.MemoryReleaseIdle)
 	if s.mon != nil {
 		go s.mon.Run(pollCtx)
 	}
@@ -153,12 +193,12 @@ func (s *Server) Handler() http.Handler { return s.echo }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.echo,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerReadTimeout, // bodies: Config.BodyReadTimeout
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(jsonErrorListener{ln}) }()
 	s.log.Info("serving", slog.String("addr", ln.Addr().String()), slog.Bool("auth", s.token != nil))
 	var serveErr error
 	select {
@@ -182,6 +222,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close flushes and closes every open backend. Requests after Close get 503.
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
+	s.checks.wait()
 	// A cancelled migration leaves maintenance and resumes when run again.
 	s.migrations.Shutdown()
 	s.live.Shutdown()
@@ -195,106 +236,13 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.queryMiddleware, s.bodyLimitMiddleware)
+	e.Use(s.mem.middleware, s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.queryMiddleware, s.bodyLimitMiddleware)
 	e.Use(s.maintenanceMiddleware) // after routing: it needs the matched route
 	if s.tel != nil {
 		e.Use(s.telemetryMiddleware)
 	}
 	s.routes(e)
-	if s.tel != nil {
-		s.tel.learnRoutes(e.Routes())
-	}
 	return e
-}
-
-// routes registers every route of openapi.yaml.
-func (s *Server) routes(e *echo.Echo) {
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/v1/version", s.version)
-	e.GET("/v1/openapi.yaml", s.openapi)
-	e.GET("/metrics", s.metricsHandler)
-	e.GET("/v1/status", s.status)
-	e.GET("/v1/databases/:db/status", s.databaseStatus)
-
-	e.POST("/v1/provision/docker", s.provisionDocker)
-
-	e.POST("/v1/databases/:db/migration", s.startMigration)
-	e.GET("/v1/databases/:db/migration", s.getMigration)
-	e.DELETE("/v1/databases/:db/migration", s.cancelMigration)
-	e.POST("/v1/databases/:db/migration/verify", s.verifyMigration)
-	e.POST("/v1/databases/:db/migration/cutover", s.cutoverMigration)
-	e.POST("/v1/databases/:db/migration/abort", s.abortMigration)
-	e.POST("/v1/databases/:db/migration/rollback", s.rollbackMigration)
-
-	e.GET("/v1/databases", s.listDatabases)
-	e.GET("/v1/databases/:db", s.getDatabase)
-	e.PUT("/v1/databases/:db", s.putDatabase)
-	e.DELETE("/v1/databases/:db", s.deleteDatabase)
-	e.POST("/v1/databases/:db/flush", s.flush)
-	e.GET("/v1/databases/:db/namespaces", s.namespaces)
-	e.GET("/v1/databases/:db/backend", s.getBackend)
-	e.PUT("/v1/databases/:db/backend", s.putBackend)
-	e.PUT("/v1/databases/:db/maintenance", s.putMaintenance)
-	e.POST("/v1/backends/test", s.testBackend)
-
-	kv := e.Group("/v1/databases/:db/kv/:namespace")
-	kv.GET("", s.kvInfo)
-	kv.DELETE("", s.kvDrop)
-	kv.POST("/get", s.kvGet)
-	kv.POST("/filter-keys", s.kvFilterKeys)
-	kv.POST("/upsert", s.kvUpsert)
-	kv.POST("/delete", s.kvDelete)
-	kv.GET("/records", s.kvRecords)
-
-	v := e.Group("/v1/databases/:db/vectors/:namespace")
-	v.GET("", s.vecInfo)
-	v.DELETE("", s.vecDrop)
-	v.POST("/upsert", s.vecUpsert)
-	v.POST("/query", s.vecQuery)
-	v.POST("/get", s.vecGet)
-	v.POST("/vectors", s.vecVectors)
-	v.POST("/delete", s.vecDelete)
-	v.POST("/delete-entity", s.vecDeleteEntity)
-	v.POST("/delete-entity-relation", s.vecDeleteEntityRelation)
-	v.GET("/records", s.vecRecords)
-
-	g := e.Group("/v1/databases/:db/graphs/:namespace")
-	g.GET("", s.graphInfo)
-	g.DELETE("", s.graphDrop)
-	g.POST("/nodes/has", s.graphHasNodes)
-	g.POST("/nodes/get", s.graphGetNodes)
-	g.POST("/nodes/degrees", s.graphNodeDegrees)
-	g.POST("/nodes/edges", s.graphNodesEdges)
-	g.POST("/nodes/upsert", s.graphUpsertNodes)
-	g.POST("/nodes/delete", s.graphDeleteNodes)
-	g.POST("/nodes/by-chunk-ids", s.graphNodesByChunkIDs)
-	g.POST("/edges/has", s.graphHasEdges)
-	g.POST("/edges/get", s.graphGetEdges)
-	g.POST("/edges/degrees", s.graphEdgeDegrees)
-	g.POST("/edges/upsert", s.graphUpsertEdges)
-	g.POST("/edges/delete", s.graphDeleteEdges)
-	g.POST("/edges/by-chunk-ids", s.graphEdgesByChunkIDs)
-	g.GET("/labels", s.graphLabels)
-	g.GET("/labels/popular", s.graphPopularLabels)
-	g.GET("/labels/search", s.graphSearchLabels)
-	g.GET("/nodes", s.graphScanNodes)
-	g.GET("/edges", s.graphScanEdges)
-	g.POST("/knowledge-graph", s.graphKnowledgeGraph)
-
-	d := e.Group("/v1/databases/:db/doc-status/:namespace")
-	d.GET("", s.docInfo)
-	d.DELETE("", s.docDrop)
-	d.POST("/get", s.docGet)
-	d.POST("/filter-keys", s.docFilterKeys)
-	d.POST("/upsert", s.docUpsert)
-	d.POST("/delete", s.docDelete)
-	d.GET("/records", s.docRecords)
-	d.GET("/counts", s.docCounts)
-	d.POST("/by-statuses", s.docByStatuses)
-	d.POST("/by-track-id", s.docByTrackID)
-	d.POST("/paginated", s.docPaginated)
-	d.POST("/by-file-path", s.docByFilePath)
 }
 
 // recoverMiddleware turns a panic into a logged 500: never crash the proxy.
@@ -329,7 +277,9 @@ func (s *Server) requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // logMiddleware writes one structured access-log line per request. The
-// Authorization header is never logged.
+// Authorization header is never logged. A 503 because a backend is down is
+// not an ERROR line each: the outage log reports the outage once, sums it
+// up while it lasts and reports the recovery.
 func (s *Server) logMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -338,19 +288,36 @@ func (s *Server) logMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err) // writes the response, so the status below is final
 		}
 		req := c.Request()
+		ctx := req.Context()
 		level := slog.LevelInfo
 		status := c.Response().Status
-		if status >= 500 {
-			level = slog.LevelError
-		} else if status >= 400 {
+		eb, _ := c.Get(ctxKeyError).(ErrorBody)
+		db := pathParam(c, "db")
+		switch {
+		case status == http.StatusServiceUnavailable && eb.Code == "backend_unavailable" && db != "":
+			s.outages.refused(ctx, db, eb.Message)
+		case status == http.StatusServiceUnavailable:
+			// Retryable and expected (maintenance, a migration, a lock
+			// another process holds), not a failure of the proxy.
 			level = slog.LevelWarn
+		case status >= 500:
+			level = slog.LevelError
+		case status >= 400:
+			level = slog.LevelWarn
+		default:
+			if r, ok := s.routeOf(c); ok && r.backend && db != "" {
+				s.outages.served(ctx, db)
+			}
 		}
-		if s.log.Enabled(req.Context(), level) {
-			s.log.LogAttrs(req.Context(), level, "request",
-				slog.String(logKeyRequestID, c.Response().Header().Get(echo.HeaderXRequestID)),
+		if s.log.Enabled(ctx, level) {
+			attrs := []slog.Attr{slog.String(logKeyRequestID, c.Response().Header().Get(echo.HeaderXRequestID)),
 				slog.String("method", req.Method), slog.String("path", req.URL.Path),
 				slog.Int("status", status), slog.Int64("bytes", c.Response().Size),
-				slog.Duration("duration", time.Since(start)), slog.String("remote", c.RealIP()))
+				slog.Duration("duration", time.Since(start)), slog.String("remote", c.RealIP())}
+			if eb.Code != "" {
+				attrs = append(attrs, slog.String("code", eb.Code))
+			}
+			s.log.LogAttrs(ctx, level, "request", attrs...)
 		}
 		return nil
 	}
@@ -382,11 +349,11 @@ func (s *Server) authorize(req *http.Request) error {
 	h := req.Header.Get(echo.HeaderAuthorization)
 	const prefix = "Bearer "
 	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return newAPIError(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>",
+		return newAPIError(kindUnauthorized, "unauthorized", "send Authorization: Bearer <token>",
 			"this proxy requires a bearer token")
 	}
 	if subtle.ConstantTimeCompare([]byte(h[len(prefix):]), s.token) != 1 {
-		return newAPIError(http.StatusUnauthorized, "unauthorized",
+		return newAPIError(kindUnauthorized, "unauthorized",
 			"send the token the proxy was started with (--token or its environment variable)", "the bearer token is wrong")
 	}
 	return nil
@@ -404,17 +371,43 @@ func (s *Server) queryMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// bodyLimitMiddleware rejects bodies over the limit: early by Content-Length,
-// and while reading for chunked bodies.
+// bodyLimitMiddleware rejects bodies over the limit (early by
+// Content-Length, and while reading for chunked bodies) and bounds the time
+// the body may take to arrive (Config.BodyReadTimeout).
 func (s *Server) bodyLimitMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.ContentLength > s.cfg.MaxBodyBytes {
 			return tooLarge(s.cfg.MaxBodyBytes)
 		}
-		if req.Body != nil && req.Body != http.NoBody {
-			req.Body = http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
+		if req.Body == nil || req.Body == http.NoBody {
+			return next(c)
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
+		// A deadline on the connection, not a timer per read: a body
+		// trickling in a byte at a time would reset a per-read timer.
+		rc := http.NewResponseController(c.Response())
+		if err := rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)); err == nil {
+			req.Body = &deadlineBody{ReadCloser: req.Body, rc: rc}
 		}
 		return next(c)
 	}
+}
+
+// deadlineBody lifts the body's read deadline once the body is read, so
+// it does not cut off the connection's later reads (net/http watches the
+// connection for a client going away while the handler runs).
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

@@ -62,6 +62,10 @@ var errNoStats = noStatsError{}
 // built from the file system.
 func (s *Server) withLive(st monitor.Status) monitor.Status {
 	st.Migration = s.migrationProgress(st.Name)
+	if w, ok := s.checks.warning(st.Name); ok {
+		st.Healthy = false
+		st.Warnings = append(st.Warnings, w)
+	}
 	if j, ok := s.live.Get(st.Name); ok {
 		ls := j.Status()
 		st.LiveMigration = &ls

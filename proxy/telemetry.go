@@ -159,8 +159,6 @@ type serverTelemetry struct {
 	latency metric.Float64Histogram
 	written metric.Int64Counter
 	metrics http.Handler
-	// ops maps route template -> method -> operation name.
-	ops map[string]map[string]string
 }
 
 func newServerTelemetry(t *Telemetry) (*serverTelemetry, error) {
@@ -175,7 +173,7 @@ func newServerTelemetry(t *Telemetry) (*serverTelemetry, error) {
 		mp = metricnoop.NewMeterProvider()
 	}
 	meter := mp.Meter(instrumentationName)
-	st := &serverTelemetry{tracer: tp.Tracer(instrumentationName), metrics: t.Metrics, ops: map[string]map[string]string{}}
+	st := &serverTelemetry{tracer: tp.Tracer(instrumentationName), metrics: t.Metrics}
 	var err error
 	st.latency, err = meter.Float64Histogram("hybridrag.request.duration", metric.WithUnit("s"),
 		metric.WithDescription("Storage request latency by operation and backend"),
@@ -189,41 +187,6 @@ func newServerTelemetry(t *Telemetry) (*serverTelemetry, error) {
 		return nil, fmt.Errorf("records written counter: %w", err)
 	}
 	return st, nil
-}
-
-// learnRoutes names every route's operation once, so requests only look
-// the name up.
-func (st *serverTelemetry) learnRoutes(routes []*echo.Route) {
-	for _, r := range routes {
-		if st.ops[r.Path] == nil {
-			st.ops[r.Path] = map[string]string{}
-		}
-		st.ops[r.Path][r.Method] = operationName(r.Method, r.Path)
-	}
-}
-
-// operationName turns a route into a short name: "kv.get", "graph.nodes.upsert",
-// "vectors.info" (GET of the namespace), "kv.drop" (its DELETE).
-func operationName(method, path string) string {
-	const prefix = "/v1/databases/:db/"
-	rest, ok := strings.CutPrefix(path, prefix)
-	if !ok {
-		return method + " " + path
-	}
-	kind, sub, _ := strings.Cut(rest, "/:namespace")
-	if kind == rest { // database-level routes: status, flush, namespaces
-		return "database." + strings.ReplaceAll(rest, "/", ".")
-	}
-	sub = strings.Trim(sub, "/")
-	if sub == "" {
-		switch method {
-		case http.MethodDelete:
-			sub = "drop"
-		default:
-			sub = "info"
-		}
-	}
-	return kind + "." + strings.ReplaceAll(sub, "/", ".")
 }
 
 // reqTelemetry carries what the handler learns (backend, records) to the
@@ -241,11 +204,11 @@ type reqTelemetryKey struct{}
 func (s *Server) telemetryMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		path := c.Path()
-		op := s.tel.ops[path][req.Method]
-		if op == "" {
+		r, ok := s.routeOf(c)
+		if !ok {
 			return next(c) // unknown route: echo's 404
 		}
+		op, path := r.op, r.path
 		rt := &reqTelemetry{op: op}
 		db, ns := pathParam(c, "db"), pathParam(c, "namespace")
 		attrs := []attribute.KeyValue{attribute.String("hybridrag.operation", op),
@@ -353,7 +316,7 @@ func (s *Server) recordRead(c echo.Context, n int) {
 // metricsHandler serves GET /metrics.
 func (s *Server) metricsHandler(c echo.Context) error {
 	if s.tel == nil || s.tel.metrics == nil {
-		return newAPIError(http.StatusNotFound, "metrics_disabled",
+		return newAPIError(kindNotFound, "metrics_disabled",
 			"start the proxy with metrics enabled (proxy serve --metrics)", "metrics are not enabled on this proxy")
 	}
 	s.tel.metrics.ServeHTTP(c.Response(), c.Request())

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -149,18 +150,28 @@ func TestTelemetrySpansAndMetrics(t *testing.T) {
 	require.Equal(t, map[string]uint64{"kv.upsert/json": 1, "kv.get/json": 1, "kv.get/none": 1}, latency)
 }
 
-func TestOperationName(t *testing.T) {
-	for _, tc := range []struct{ method, path, want string }{
-		{"POST", "/v1/databases/:db/kv/:namespace/get", "kv.get"},
-		{"GET", "/v1/databases/:db/kv/:namespace", "kv.info"},
-		{"DELETE", "/v1/databases/:db/vectors/:namespace", "vectors.drop"},
-		{"POST", "/v1/databases/:db/graphs/:namespace/nodes/upsert", "graphs.nodes.upsert"},
-		{"POST", "/v1/databases/:db/flush", "database.flush"},
-		{"GET", "/v1/databases/:db/status", "database.status"},
-		{"GET", "/v1/status", "GET /v1/status"},
-	} {
-		require.Equal(t, tc.want, operationName(tc.method, tc.path))
+// The route table names every route once and says which change data; the
+// names are what spans, metrics and logs carry (issue 14 #8).
+func TestRouteTable(t *testing.T) {
+	ts := startServer(t, testOptions{noValidation: true})
+	ops := map[string]bool{}
+	var writes []string
+	for _, r := range ts.routeTable() {
+		require.False(t, ops[r.op], "operation %s named twice", r.op)
+		ops[r.op] = true
+		if r.write {
+			writes = append(writes, r.op)
+		}
 	}
+	for _, want := range []string{"kv.get", "kv.info", "vectors.drop", "graphs.nodes.upsert", "database.flush",
+		"database.status", "status", "database.migration.start", "database.migration.cancel", "database.backend.put"} {
+		require.True(t, ops[want], want)
+	}
+	sort.Strings(writes)
+	require.Equal(t, []string{"doc-status.delete", "doc-status.drop", "doc-status.upsert",
+		"graphs.drop", "graphs.edges.delete", "graphs.edges.upsert", "graphs.nodes.delete", "graphs.nodes.upsert",
+		"kv.delete", "kv.drop", "kv.upsert",
+		"vectors.delete", "vectors.delete-entity", "vectors.delete-entity-relation", "vectors.drop", "vectors.upsert"}, writes)
 }
 
 func TestMetricsPrometheus(t *testing.T) {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -44,7 +45,7 @@ func wantArray(c echo.Context, encoding string) (bool, error) {
 	case "array":
 		return true, nil
 	}
-	return false, newAPIError(http.StatusBadRequest, "malformed_request", "use base64 or array",
+	return false, newAPIError(kindMalformed, "malformed_request", "use base64 or array",
 		"encoding %q is not known", encoding)
 }
 
@@ -151,6 +152,9 @@ func (r *vectorQueryRequest) validate() error {
 	}
 	if *r.TopK < 0 {
 		return check(false, "top_k", "must be >= 0")
+	}
+	if *r.TopK > MaxTopK {
+		return overLimit(fmt.Sprintf(`field "top_k" is %d`, *r.TopK), MaxTopK, fmt.Sprintf("ask for at most %d results", MaxTopK))
 	}
 	return nil
 }

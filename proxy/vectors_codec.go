@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 )
 
 // wireVector is a vector on the wire: base64 of little-endian float32 (a
@@ -38,7 +37,7 @@ func (v *wireVector) UnmarshalJSON(data []byte) error {
 }
 
 func vectorError(msg string) *fieldError {
-	return &fieldError{field: "vector", msg: msg, status: http.StatusUnprocessableEntity, code: "invalid_argument"}
+	return &fieldError{field: "vector", msg: msg, kind: kindInvalid, code: "invalid_argument"}
 }
 
 func decodeBase64Vector(s string) ([]float32, error) {

@@ -291,6 +291,26 @@ func Update(path string, fn func(*Registry) error) error {
 	return writeAtomic(path, out, 0o600)
 }
 
+// Sweep removes temp files of registry writes a crash (kill -9) left
+// behind, as the next Update does: the proxy calls it on start, so they do
+// not wait for a registry change. It does not wait for a writer holding the
+// lock (that writer sweeps); swept reports whether it ran.
+func Sweep(path string) (swept bool, err error) {
+	lock := flock.New(path + ".lock")
+	ok, err := lock.TryLock()
+	if err != nil {
+		return false, fmt.Errorf("lock registry: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	defer lock.Unlock()
+	if err := sweepTemp(path); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // sweepTemp removes temp files of registry writes a crash (kill -9) left
 // behind. Callers hold the registry lock, and every writer takes it, so no
 // write is in progress and each temp file is a leftover.

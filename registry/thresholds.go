@@ -18,6 +18,9 @@ const (
 	DefaultTotalThreshold  ByteSize = 2 << 30
 	DefaultMonitorInterval          = Duration(60 * time.Second)
 	DefaultRateDropPercent          = 50
+	// DefaultApproachPercent: a file or total at 80% of its threshold gets
+	// an early warning (spec FR-006a), before the threshold is crossed.
+	DefaultApproachPercent = 80
 )
 
 // Monitoring is registry.yaml's optional "monitoring" section: thresholds for
@@ -30,6 +33,7 @@ const (
 //	  total_threshold: 2GB
 //	  interval: 60s
 //	  rate_drop_percent: 50
+//	  approach_percent: 80
 //	  databases:
 //	    big: {total_threshold: 10GB}
 type Monitoring struct {
@@ -45,12 +49,15 @@ type Thresholds struct {
 	TotalThreshold  ByteSize `yaml:"total_threshold,omitempty" json:"total_bytes"`
 	Interval        Duration `yaml:"interval,omitempty" json:"interval_seconds"`
 	RateDropPercent int      `yaml:"rate_drop_percent,omitempty" json:"rate_drop_percent"`
+	// ApproachPercent is the share of a threshold at which a size warns
+	// that it is approaching it.
+	ApproachPercent int `yaml:"approach_percent,omitempty" json:"approach_percent"`
 }
 
 // DefaultThresholds are the built-in settings.
 func DefaultThresholds() Thresholds {
 	return Thresholds{FileThreshold: DefaultFileThreshold, TotalThreshold: DefaultTotalThreshold,
-		Interval: DefaultMonitorInterval, RateDropPercent: DefaultRateDropPercent}
+		Interval: DefaultMonitorInterval, RateDropPercent: DefaultRateDropPercent, ApproachPercent: DefaultApproachPercent}
 }
 
 // Validate checks that every set field is usable.
@@ -64,6 +71,8 @@ func (t Thresholds) Validate() error {
 		return errors.New("interval: must be at least 1s, such as 60s")
 	case t.RateDropPercent < 0 || t.RateDropPercent >= 100:
 		return errors.New("rate_drop_percent: must be between 1 and 99")
+	case t.ApproachPercent < 0 || t.ApproachPercent >= 100:
+		return errors.New("approach_percent: must be between 1 and 99, such as 80")
 	}
 	return nil
 }
@@ -81,6 +90,9 @@ func (t Thresholds) over(o Thresholds) Thresholds {
 	}
 	if o.RateDropPercent > 0 {
 		t.RateDropPercent = o.RateDropPercent
+	}
+	if o.ApproachPercent > 0 {
+		t.ApproachPercent = o.ApproachPercent
 	}
 	return t
 }

@@ -1,11 +1,13 @@
 package json
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/gofrs/flock"
+	"golang.org/x/sys/unix"
 
 	"github.com/hybridrag/storage-proxy/adapters"
 )
@@ -59,4 +61,34 @@ func Detach(dir string) error {
 		}
 	}
 	return os.Remove(filepath.Join(dir, lockFileName))
+}
+
+// Held reports, without creating or changing anything, whether another
+// process holds the folder's lock: database_locked if so, nil if not (or if
+// the folder or its lock file does not exist). Status reads use it instead
+// of opening a folder, which would create the lock and log files.
+func Held(dir string) error {
+	path := filepath.Join(dir, lockFileName)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &adapters.Error{Kind: adapters.ErrUnavailable, Code: "lock_failed",
+			Message: fmt.Sprintf("check the lock of database folder %s", dir),
+			Hint:    "check that the folder is readable by the proxy's user", Err: err}
+	}
+	defer f.Close()
+	// flock locks belong to the open file: this probe conflicts with any
+	// holder, this process's own included, and is released on Close.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return adapters.Errorf(adapters.ErrUnavailable, "database_locked",
+				"another proxy or process is using this folder: stop it, or point this database at another folder",
+				"database folder %s is locked by another process (%s)", dir, path)
+		}
+		return &adapters.Error{Kind: adapters.ErrUnavailable, Code: "lock_failed",
+			Message: fmt.Sprintf("check the lock of database folder %s", dir), Err: err}
+	}
+	return nil
 }

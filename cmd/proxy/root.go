@@ -17,6 +17,8 @@ const (
 	// envAllowRoots lists folders (separated like PATH) where database
 	// paths given through the admin API may lie, besides the data folder.
 	envAllowRoots = "HYBRIDRAG_ALLOW_ROOTS"
+	// envBodyReadTimeout bounds how long a request body may take to arrive.
+	envBodyReadTimeout = "HYBRIDRAG_BODY_READ_TIMEOUT"
 )
 
 const (

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,7 @@ type serveOptions struct {
 	listen, token, logFormat, logLevel, maxBody string
 	otelStdout, metrics                         bool
 	allowRoots                                  []string
+	bodyReadTimeout, memoryReleaseIdle          time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -50,6 +52,10 @@ except /healthz and /readyz needs "Authorization: Bearer <token>". The token is 
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.maxBody, "max-body", "64MB", "largest request body accepted (413 above it)")
+	f.DurationVar(&o.bodyReadTimeout, "body-read-timeout", proxy.DefaultBodyReadTimeout,
+		"how long a request body may take to arrive (408 request_timeout after it; headers get 10s; env "+envBodyReadTimeout+")")
+	f.DurationVar(&o.memoryReleaseIdle, "memory-release-idle", proxy.DefaultMemoryReleaseIdle,
+		"after a large request, return freed memory to the system once the proxy has been idle this long")
 	f.BoolVar(&o.otelStdout, "otel-stdout", false, "print every OpenTelemetry span to stdout (debugging; OTLP export uses the OTEL_* variables)")
 	f.StringArrayVar(&o.allowRoots, "allow-root", nil, "a folder, besides the data folder, where database paths given through the API may lie (repeatable; env "+envAllowRoots+")")
 	f.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics")
@@ -95,6 +101,10 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	if !cmd.Flag("allow-root").Changed {
 		allowRoots = filepath.SplitList(g.getenv(envAllowRoots))
 	}
+	bodyReadTimeout, err := time.ParseDuration(g.flagOrEnv(cmd, "body-read-timeout", envBodyReadTimeout))
+	if err != nil || bodyReadTimeout <= 0 {
+		return usagef("--body-read-timeout (or %s): give a positive duration such as 60s", envBodyReadTimeout)
+	}
 	listen := g.flagOrEnv(cmd, "listen", envListen)
 	token := g.flagOrEnv(cmd, "token", envToken)
 
@@ -117,6 +127,7 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	srv, err = proxy.NewServer(ctx, proxy.Config{
 		Telemetry: tel, PublicURL: serveURL(ln.Addr()),
 		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody, AllowedRoots: allowRoots,
+		BodyReadTimeout: bodyReadTimeout, MemoryReleaseIdle: o.memoryReleaseIdle,
 		Logger: log, Backends: backends.Default(log), Version: buildVersion().Version,
 		Provision: provisioner(regPath, func() *backends.Switcher { return srv.Switcher() }),
 	})

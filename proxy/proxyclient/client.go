@@ -61,7 +61,8 @@ func kindOf(status int, code string) error {
 		return adapters.ErrCorrupt
 	case status == http.StatusConflict:
 		return adapters.ErrConflict
-	case status == http.StatusServiceUnavailable:
+	case status == http.StatusServiceUnavailable, status == http.StatusRequestTimeout:
+		// 408: the body did not arrive in time (a slow link): retryable.
 		return adapters.ErrUnavailable
 	case status == http.StatusNotImplemented:
 		return adapters.ErrUnsupported
