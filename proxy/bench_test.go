@@ -23,7 +23,24 @@ import (
 //
 //	go test ./proxy -run '^$' -bench 'KVGet10$' -benchtime 5000x
 func BenchmarkKVGet10(b *testing.B) {
-	kv := newKVGetBench(b, startServer(b, testOptions{noValidation: true}).URL)
+	kv := newKVGetBench(b, startServer(b, testOptions{noValidation: true}).URL, "default")
+	lat := make([]time.Duration, 0, b.N)
+	for i := 0; b.Loop(); i++ {
+		lat = append(lat, kv.get(b, i))
+	}
+	b.ReportMetric(micros(percentile(lat, 50)), "p50-µs")
+	b.ReportMetric(micros(percentile(lat, 99)), "p99-µs")
+}
+
+// BenchmarkKVGet10Postgres is BenchmarkKVGet10 on a PostgreSQL database (a
+// fresh one on HYBRIDRAG_TEST_PG's server), for profiling the proxy's CPU per
+// call (issue 12 item 2; client and server share the process, so read the
+// profile's server side):
+//
+//	go test ./proxy -run '^$' -bench 'KVGet10Postgres$' -benchtime 3000x -cpuprofile cpu.out
+func BenchmarkKVGet10Postgres(b *testing.B) {
+	ts := startPGServer(b, pgRegistry(freshDatabase(b), [3]string{"pg", "pgbench", "bench"}), pgServerOptions{})
+	kv := newKVGetBench(b, ts.URL, "pg")
 	lat := make([]time.Duration, 0, b.N)
 	for i := 0; b.Loop(); i++ {
 		lat = append(lat, kv.get(b, i))
@@ -45,8 +62,8 @@ func BenchmarkKVGet10TracingOverhead(b *testing.B) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	traced := newKVGetBench(b, startServerWith(b, false, func(c *Config) {
 		c.Telemetry = &Telemetry{TracerProvider: tp, MeterProvider: mp}
-	}).URL)
-	plain := newKVGetBench(b, startServer(b, testOptions{noValidation: true}).URL)
+	}).URL, "default")
+	plain := newKVGetBench(b, startServer(b, testOptions{noValidation: true}).URL, "default")
 	var on, off []time.Duration
 	for i := 0; b.Loop(); i++ {
 		if i%2 == 0 {
@@ -71,10 +88,10 @@ type kvGetBench struct {
 	bodies [][]byte
 }
 
-func newKVGetBench(b *testing.B, base string) *kvGetBench {
+func newKVGetBench(b *testing.B, base, database string) *kvGetBench {
 	b.Helper()
 	kv := &kvGetBench{client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
-		path: base + "/v1/databases/default/kv/text_chunks"}
+		path: base + "/v1/databases/" + database + "/kv/text_chunks"}
 	const stored = 10000
 	content := bytes.Repeat([]byte("lorem ipsum "), 100) // ~1.2 KB, like a chunk
 	for start := 0; start < stored; start += 1000 {

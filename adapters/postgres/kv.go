@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/hybridrag/storage-proxy/adapters"
 )
@@ -37,25 +36,40 @@ func selectList(t table) string {
 	return strings.Join(exprs, ", ")
 }
 
-// scanRecord reads one row selected with selectList.
-// more are scanned after the extra column.
-func scanRecord(t table, row pgx.Rows, more ...any) (string, adapters.Record, error) {
-	targets := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		targets[i] = scanTarget(c)
+// rowOf is the current row's values as selectList selects them (sub-slices
+// of pgx's buffer, valid until the next row).
+func rowOf(t table, rows pgx.Rows) (id string, r rowVals, err error) {
+	raw := rows.RawValues()
+	fds := rows.FieldDescriptions()
+	n := len(t.cols)
+	if len(raw) < n+2 {
+		return "", r, fmt.Errorf("%w: %s: %d columns selected, want at least %d", adapters.ErrCorrupt, t.name, len(raw), n+2)
 	}
-	var id string
-	var extra pgtype.Text
-	dest := make([]any, 0, len(targets)+2)
-	dest = append(dest, &id)
-	dest = append(dest, targets...)
-	dest = append(dest, &extra)
-	dest = append(dest, more...)
-	if err := row.Scan(dest...); err != nil {
+	formats := make([]int16, n)
+	for i := range n {
+		formats[i] = fds[1+i].Format
+	}
+	return string(raw[0]), rowVals{cols: raw[1 : 1+n], formats: formats, extra: raw[1+n]}, nil
+}
+
+// scanRecord reads one row selected with selectList: the id and the
+// record. more are scanned from the columns after the extra column.
+func scanRecord(t table, rows pgx.Rows, more ...any) (string, adapters.Record, error) {
+	id, r, err := rowOf(t, rows)
+	if err != nil {
 		return "", nil, err
 	}
-	rec, err := t.decode(targets, &extra)
-	return id, rec, err
+	rec, err := t.appendRecord(nil, id, r, false)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(more) > 0 {
+		dest := make([]any, len(t.cols)+2, len(t.cols)+2+len(more))
+		if err := rows.Scan(append(dest, more...)...); err != nil {
+			return "", nil, err
+		}
+	}
+	return id, rec, nil
 }
 
 // queryRecords runs a query selecting selectList and returns the rows.
@@ -92,6 +106,8 @@ func (k *kvStore) stored(ctx context.Context, ids []string) (map[string]adapters
 	return m, nil
 }
 
+// GetByIDs reads the records in one pass from the rows' wire bytes into
+// one buffer (KV namespaces get adapters.KVView's form in the same pass).
 func (k *kvStore) GetByIDs(ctx context.Context, ids []string) ([]adapters.Record, error) {
 	out := make([]adapters.Record, len(ids))
 	if len(ids) == 0 {
@@ -99,16 +115,43 @@ func (k *kvStore) GetByIDs(ctx context.Context, ids []string) ([]adapters.Record
 	}
 	ctx, cancel := k.b.ctx(ctx)
 	defer cancel()
-	m, err := k.stored(ctx, ids)
+	where, args := k.s.where()
+	args = append(args, ids)
+	rows, err := k.b.pool.Query(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s AND id = ANY($%d)",
+		selectList(k.s.t), quoteIdent(k.s.t.name), where, len(args)), args...)
 	if err != nil {
 		return nil, k.b.mapError(k.op("get"), err)
 	}
+	defer rows.Close()
+	pos := make(map[string]int, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		pos[ids[i]] = i
+	}
+	type span struct{ at, start, end int }
+	var buf []byte
+	var spans []span
+	for rows.Next() {
+		id, r, err := rowOf(k.s.t, rows)
+		if err != nil {
+			return nil, k.b.mapError(k.op("get"), err)
+		}
+		start := len(buf)
+		if buf, err = k.s.t.appendRecord(buf, id, r, !k.doc); err != nil {
+			return nil, k.b.mapError(k.op("get"), err)
+		}
+		spans = append(spans, span{pos[id], start, len(buf)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, k.b.mapError(k.op("get"), err)
+	}
+	for _, s := range spans {
+		out[s.at] = adapters.Record(buf[s.start:s.end:s.end])
+	}
+	// An id asked for twice gets the record twice.
 	for i, id := range ids {
-		if rec, ok := m[id]; ok {
-			if k.doc {
-				out[i] = rec
-			} else {
-				out[i] = adapters.KVView(id, rec)
+		if out[i] == nil {
+			if j := pos[id]; j != i {
+				out[i] = out[j]
 			}
 		}
 	}
