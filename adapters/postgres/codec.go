@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-
 	"github.com/hybridrag/storage-proxy/adapters"
 )
 
