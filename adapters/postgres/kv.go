@@ -26,13 +26,13 @@ func (k *kvStore) op(what string) string {
 	return fmt.Sprintf("%s %s (table %s)", what, k.s.name, k.s.t.name)
 }
 
-// selectList is "id, <columns>, <extra>::text" as scanRecord reads it.
+// selectList is "id, <columns>, <extra document>" as rowOf reads it.
 func selectList(t table) string {
 	exprs := []string{"id"}
 	for _, c := range t.cols {
 		exprs = append(exprs, selectExpr(c))
 	}
-	exprs = append(exprs, quoteIdent(t.extra)+"::text")
+	exprs = append(exprs, extraExpr(t))
 	return strings.Join(exprs, ", ")
 }
 
@@ -313,8 +313,10 @@ func upsertSQL(t table, vectors bool, vecCast string) string {
 		}
 		add(quoteIdent(c.name), p)
 	}
-	add(quoteIdent(t.extra), fmt.Sprintf("$%d::text::jsonb", n))
-	n++
+	if !t.side() {
+		add(quoteIdent(t.extra), fmt.Sprintf("$%d::text::jsonb", n))
+		n++
+	}
 	if vectors {
 		add("content_vector", fmt.Sprintf("$%d%s", n, vecCast))
 		add("create_time", fmt.Sprintf("$%d::timestamp", n+1))
@@ -351,10 +353,12 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 					args = append(args, s.ns)
 				}
 				args = append(args, rows[i].vals...)
-				if x := rows[i].extra; x != nil {
-					args = append(args, x)
-				} else {
-					args = append(args, nil) // the columns are the record
+				if !s.t.side() {
+					if x := rows[i].extra; x != nil {
+						args = append(args, x)
+					} else {
+						args = append(args, nil) // the columns are the record
+					}
 				}
 				if vecArgs != nil {
 					args = append(args, vecArgs(i)...)
@@ -365,7 +369,11 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 				return err
 			}
 		}
-		return nil
+		extras := make([][]byte, len(rows))
+		for i := range rows {
+			extras[i] = rows[i].extra
+		}
+		return syncExtras(ctx, tx, s.t, s.ws, ids, extras)
 	})
 }
 
@@ -384,7 +392,7 @@ func (k *kvStore) Delete(ctx context.Context, ids []string) error {
 	defer cancel()
 	where, args := k.s.where()
 	args = append(args, ids)
-	sql := fmt.Sprintf("DELETE FROM %s WHERE %s AND id IN (%s)", quoteIdent(k.s.t.name), where, lockedIDs(k.s, where, len(args)))
+	sql := withExtrasDeleted(k.s.t, fmt.Sprintf("DELETE FROM %s WHERE %s AND id IN (%s)", quoteIdent(k.s.t.name), where, lockedIDs(k.s, where, len(args))))
 	err := retryWrite(ctx, func() error {
 		_, err := k.b.pool.Exec(ctx, sql, args...)
 		return err
@@ -429,6 +437,6 @@ func (k *kvStore) Drop(ctx context.Context) error {
 	ctx, cancel := k.b.ctx(ctx)
 	defer cancel()
 	where, args := k.s.where()
-	_, err := k.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s", quoteIdent(k.s.t.name), where), args...)
+	_, err := k.b.pool.Exec(ctx, withExtrasDeleted(k.s.t, fmt.Sprintf("DELETE FROM %s WHERE %s", quoteIdent(k.s.t.name), where)), args...)
 	return k.b.mapError(k.op("drop"), err)
 }
