@@ -1,5 +1,10 @@
 package adapters
 
+import (
+	"unicode/utf8"
+	"unsafe"
+)
+
 // AppendCompact appends valid JSON v without the whitespace outside its
 // strings: what json.Compact gives for valid input, without validating it
 // again (records an adapter returns were valid when written).
@@ -23,4 +28,67 @@ func AppendCompact(dst, v []byte) []byte {
 		}
 	}
 	return append(dst, v[start:]...)
+}
+
+// AppendJSONString appends s as encoding/json (without HTML escaping) writes
+// a string: \b \f \n \r \t, \u00XX for other control characters, \u2028 and
+// \u2029 escaped, invalid UTF-8 as \ufffd.
+func AppendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigit[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+const hexDigit = "0123456789abcdef"
+
+// AppendJSONBytes is AppendJSONString for the text in s.
+func AppendJSONBytes(dst, s []byte) []byte {
+	// The string only lives for the call and s is not written meanwhile.
+	return AppendJSONString(dst, unsafe.String(unsafe.SliceData(s), len(s)))
 }

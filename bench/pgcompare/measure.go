@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
+
+	"github.com/hybridrag/storage-proxy/adapters/postgres"
 )
 
 // outcome is what one call returned, reduced to what both paths can be
@@ -188,32 +191,32 @@ func (h *httpPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
 }
 
 // sqlPaths run the statements adapters/postgres runs for the same calls
-// (kv.go stored, vector.go Query, graph.go GetNodesEdges), including the
-// transactions the adapter wraps the vector and graph reads in, and read
-// every column back.
+// (kv.go GetByIDs, vector.go Query, graph.go GetNodesEdges, the first two
+// built from the adapter's own select list), including the transaction the
+// adapter wraps the vector read in, and read every column back.
 type sqlPaths struct {
-	pool        *pgxpool.Pool
-	o           options
-	in          inputs
-	kvSQL       string
-	vectorSQL   string
-	nodesSQL    string
-	neighbourSQ string
+	pool      *pgxpool.Pool
+	o         options
+	in        inputs
+	kvSQL     string
+	vectorSQL string
 }
 
-func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable string) *sqlPaths {
+func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable string) (*sqlPaths, error) {
 	vt := pgx.Identifier{vectorTable}.Sanitize()
-	return &sqlPaths{pool: pool, o: o, in: in,
-		kvSQL: `SELECT id, "full_doc_id", "chunk_order_index"::bigint, "tokens"::bigint, "content", "file_path", "llm_cache_list"::text, ` +
-			`EXTRACT(EPOCH FROM "create_time")::bigint, EXTRACT(EPOCH FROM "update_time")::bigint, "hybridrag_extra"::text ` +
-			`FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
-		vectorSQL: `SELECT id, "full_doc_id", "chunk_order_index"::bigint, "tokens"::bigint, "content", "file_path", "hybridrag_extra"::text, ` +
-			`EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM ` + vt + `
-WHERE workspace = $1 AND id IN (SELECT id FROM ` + vt + ` WHERE workspace = $1 ORDER BY content_vector <=> $2::vector LIMIT $3)`,
-		nodesSQL: `SELECT id FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3)`,
-		neighbourSQ: `SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND src_id = ANY($3)
-UNION SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND tgt_id = ANY($3)`,
+	kvSel, err := postgres.SelectListSQL("lightrag_doc_chunks", 0)
+	if err != nil {
+		return nil, err
 	}
+	vecSel, err := postgres.SelectListSQL(vectorTable, o.dim)
+	if err != nil {
+		return nil, err
+	}
+	return &sqlPaths{pool: pool, o: o, in: in,
+		kvSQL: `SELECT ` + kvSel + ` FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
+		vectorSQL: `SELECT ` + vecSel + `, EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM ` + vt + `
+WHERE workspace = $1 AND id IN (SELECT id FROM ` + vt + ` WHERE workspace = $1 ORDER BY content_vector <=> $2::vector LIMIT $3)`,
+	}, nil
 }
 
 func (s *sqlPaths) kvGet(ctx context.Context, i int) (outcome, error) {
@@ -273,36 +276,28 @@ func dot32(a, b []float32) float32 {
 
 func (s *sqlPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
 	ids := s.in.graphIDs[i]
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	rows, err := s.pool.Query(ctx, postgres.NodesEdgesSQL, benchWorkspace, nsGraph, ids)
+	if err != nil {
+		return outcome{}, fmt.Errorf("nodes edges: %w", err)
+	}
 	var o outcome
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, s.nodesSQL, benchWorkspace, nsGraph, ids)
-		if err != nil {
-			return err
-		}
-		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		o.n = len(found)
-		rows, err = tx.Query(ctx, s.neighbourSQ, benchWorkspace, nsGraph, ids)
-		if err != nil {
-			return err
-		}
-		want := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			want[id] = true
-		}
-		var src, tgt string
-		_, err = pgx.ForEachRow(rows, []any{&src, &tgt}, func() error {
-			if want[src] {
-				o.edges++
-			}
-			if src != tgt && want[tgt] {
-				o.edges++
-			}
+	var node, src, tgt pgtype.Text
+	_, err = pgx.ForEachRow(rows, []any{&node, &src, &tgt}, func() error {
+		if node.Valid {
+			o.n++
 			return nil
-		})
-		return err
+		}
+		if want[src.String] {
+			o.edges++
+		}
+		if src.String != tgt.String && want[tgt.String] {
+			o.edges++
+		}
+		return nil
 	})
 	if err != nil {
 		return outcome{}, fmt.Errorf("nodes edges: %w", err)

@@ -97,7 +97,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	defer bare.close()
 	fmt.Fprintf(out, "measuring through the proxy (%s, pid %d) and straight to PostgreSQL ...\n", proxy.base, proxy.cmd.Process.Pid)
-	if res.timings, err = measure(ctx, o, kinds(h, newSQLPaths(pool, o, in, res.load.vectorTable)), proxy.cpuTime); err != nil {
+	sqlp, err := newSQLPaths(pool, o, in, res.load.vectorTable)
+	if err != nil {
+		return err
+	}
+	if res.timings, err = measure(ctx, o, kinds(h, sqlp), proxy.cpuTime); err != nil {
 		return fmt.Errorf("%w\nproxy log tail:\n%s", err, proxy.tail())
 	}
 	if res.floor, err = measureFloor(ctx, o, h, bare.base); err != nil {
