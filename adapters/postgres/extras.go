@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // The side table keeps the extras (codec.go's extra documents) of rows in
@@ -64,13 +63,16 @@ func extraExpr(t table) string {
 }
 
 // syncExtrasSQL stores the extras of rows just written to a LightRAG table
-// ($1 the workspace, $2 the ids, $3 their extras, NULL for none), stamped
-// with the rows as written, and drops the entries of rows without one.
+// ($1 the workspace, $2 the ids with an extra, $3 their extras), stamped
+// with the rows as written, and drops the entries of the rows written
+// without one ($4). The stamp is a scalar subquery and the delete matches
+// ids with = ANY, so both are index lookups per id, whatever the table's
+// size (a join lets the planner hash the workspace's whole table).
 func syncExtrasSQL(t table) string {
-	return fmt.Sprintf(`WITH s AS (SELECT * FROM unnest($2::text[], $3::text[]) AS s(id, extra)),
-d AS (DELETE FROM %[1]s x USING s WHERE x.workspace = $1 AND x.table_name = %[2]s AND x.id = s.id AND s.extra IS NULL)
+	return fmt.Sprintf(`WITH d AS (DELETE FROM %[1]s WHERE workspace = $1 AND table_name = %[2]s AND id = ANY($4::text[]))
 INSERT INTO %[1]s (workspace, table_name, id, stamp, extra)
-SELECT $1, %[2]s, s.id, %[3]s, s.extra FROM s JOIN %[4]s a ON a.workspace = $1 AND a.id = s.id WHERE s.extra IS NOT NULL
+SELECT $1, %[2]s, s.id, (SELECT %[3]s FROM %[4]s a WHERE a.workspace = $1 AND a.id = s.id), s.extra
+FROM unnest($2::text[], $3::text[]) AS s(id, extra)
 ON CONFLICT (workspace, table_name, id) DO UPDATE SET stamp = EXCLUDED.stamp, extra = EXCLUDED.extra`,
 		extrasTable, quoteLiteral(t.name), stampExpr(t, "a."), quoteIdent(t.name))
 }
@@ -81,13 +83,21 @@ func syncExtras(ctx context.Context, tx pgx.Tx, t table, ws string, ids []string
 	if !t.side() || len(ids) == 0 {
 		return nil
 	}
-	xs := make([]pgtype.Text, len(extras))
+	var with, without, xs []string
 	for i, x := range extras {
 		if x != nil {
-			xs[i] = pgtype.Text{String: string(x), Valid: true}
+			with, xs = append(with, ids[i]), append(xs, string(x))
+		} else {
+			without = append(without, ids[i])
 		}
 	}
-	_, err := tx.Exec(ctx, syncExtrasSQL(t), ws, ids, xs)
+	if with == nil {
+		with, xs = []string{}, []string{}
+	}
+	if without == nil {
+		without = []string{}
+	}
+	_, err := tx.Exec(ctx, syncExtrasSQL(t), ws, with, xs, without)
 	return err
 }
 
