@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -155,7 +156,14 @@ func writeJSON(c echo.Context, status int, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
-	return c.Blob(status, echo.MIMEApplicationJSON, buf.Bytes())
+	return writeBody(c, status, buf.Bytes())
+}
+
+// writeBody writes a JSON body with its length, so net/http sends it
+// without chunking.
+func writeBody(c echo.Context, status int, body []byte) error {
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
+	return c.Blob(status, echo.MIMEApplicationJSON, body)
 }
 
 // writeRecords writes recordsBody{Records: recs} as writeJSON would, in one
@@ -183,5 +191,5 @@ func writeRecords(c echo.Context, recs []adapters.Record) error {
 	}
 	b = append(b, "]}\n"...)
 	buf.Write(b)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf.Bytes())
+	return writeBody(c, http.StatusOK, buf.Bytes())
 }

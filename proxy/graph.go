@@ -436,5 +436,5 @@ func writeNodesEdges(c echo.Context, ne []adapters.NodeEdges) error {
 	}
 	b = append(b, "]}\n"...)
 	buf.Write(b)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf.Bytes())
+	return writeBody(c, http.StatusOK, buf.Bytes())
 }

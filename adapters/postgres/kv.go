@@ -37,25 +37,35 @@ func selectList(t table) string {
 }
 
 // rowOf is the current row's values as selectList selects them (sub-slices
-// of pgx's buffer, valid until the next row).
-func rowOf(t table, rows pgx.Rows) (id string, r rowVals, err error) {
+// of pgx's buffer, valid until the next row). r, when given, is the
+// previous row's, whose buffers are reused.
+func rowOf(t table, rows pgx.Rows, r *rowVals) (id string, _ rowVals, err error) {
+	if r == nil {
+		r = &rowVals{}
+	}
 	raw := rows.RawValues()
 	fds := rows.FieldDescriptions()
 	n := len(t.cols)
 	if len(raw) < n+2 {
-		return "", r, fmt.Errorf("%w: %s: %d columns selected, want at least %d", adapters.ErrCorrupt, t.name, len(raw), n+2)
+		return "", *r, fmt.Errorf("%w: %s: %d columns selected, want at least %d", adapters.ErrCorrupt, t.name, len(raw), n+2)
 	}
-	formats := make([]int16, n)
-	for i := range n {
-		formats[i] = fds[1+i].Format
+	if len(r.formats) != n {
+		r.formats = make([]int16, n)
+		for i := range n {
+			r.formats[i] = fds[1+i].Format
+		}
 	}
-	return string(raw[0]), rowVals{cols: raw[1 : 1+n], formats: formats, extra: raw[1+n]}, nil
+	if r.scratch == nil {
+		r.scratch = new(extraView)
+	}
+	r.cols, r.extra = raw[1:1+n], raw[1+n]
+	return string(raw[0]), *r, nil
 }
 
 // scanRecord reads one row selected with selectList: the id and the
 // record. more are scanned from the columns after the extra column.
 func scanRecord(t table, rows pgx.Rows, more ...any) (string, adapters.Record, error) {
-	id, r, err := rowOf(t, rows)
+	id, r, err := rowOf(t, rows, nil)
 	if err != nil {
 		return "", nil, err
 	}
@@ -129,9 +139,10 @@ func (k *kvStore) GetByIDs(ctx context.Context, ids []string) ([]adapters.Record
 	}
 	type span struct{ at, start, end int }
 	var buf []byte
-	var spans []span
+	spans := make([]span, 0, len(ids))
+	var prev rowVals
 	for rows.Next() {
-		id, r, err := rowOf(k.s.t, rows)
+		id, r, err := rowOf(k.s.t, rows, &prev)
 		if err != nil {
 			return nil, k.b.mapError(k.op("get"), err)
 		}

@@ -35,6 +35,9 @@ type rowVals struct {
 	cols    [][]byte
 	formats []int16
 	extra   []byte
+	// scratch, when set, is reused to parse the extra document (a read of
+	// many rows allocates once).
+	scratch *extraView
 }
 
 // extraView is a parsed extra document: the key order, and the values the
@@ -47,15 +50,20 @@ type extraView struct {
 	rawVals    [][]byte
 	compactOK  bool // the field values are compact already
 	rawEscaped bool // rawVals are JSON strings (fast path) rather than JSON text
+	// top and topVals are the fast path's scratch for the document's keys.
+	top, topVals [][]byte
 }
 
 // parseExtra parses an extra document: in one pass when it is compact and
 // its keys plain (what encodeTo writes), else through encoding/json (a
 // document that went through JSONB, e.g. one the schema migration moved).
-func parseExtra(doc []byte) (extraView, error) {
+func parseExtra(doc []byte, scratch *extraView) (extraView, error) {
 	var x extraView
-	if x, ok := parseExtraFast(doc); ok {
-		return x, nil
+	if scratch == nil {
+		scratch = new(extraView)
+	}
+	if ok := parseExtraFast(doc, scratch); ok {
+		return *scratch, nil
 	}
 	var d extraDoc
 	if err := json.Unmarshal(doc, &d); err != nil {
@@ -73,38 +81,41 @@ func parseExtra(doc []byte) (extraView, error) {
 	return x, nil
 }
 
-func parseExtraFast(doc []byte) (extraView, bool) {
-	x := extraView{compactOK: true, rawEscaped: true}
-	keys, vals, ok := scanObject(doc, nil, nil)
+// parseExtraFast parses a compact document into x, reusing its slices.
+func parseExtraFast(doc []byte, x *extraView) bool {
+	x.compactOK, x.rawEscaped = true, true
+	x.order, x.fieldKeys, x.fieldVals, x.rawKeys, x.rawVals = x.order[:0], x.fieldKeys[:0], x.fieldVals[:0], x.rawKeys[:0], x.rawVals[:0]
+	keys, vals, ok := scanObject(doc, x.top, x.topVals)
+	x.top, x.topVals = keys, vals
 	if !ok {
-		return x, false
+		return false
 	}
 	for i, k := range keys {
 		switch string(k) {
 		case "order":
-			if x.order, ok = plainStrings(vals[i]); !ok {
-				return x, false
+			if x.order, ok = plainStrings(vals[i], x.order); !ok {
+				return false
 			}
 		case "fields":
-			if x.fieldKeys, x.fieldVals, ok = scanObject(vals[i], nil, nil); !ok {
-				return x, false
+			if x.fieldKeys, x.fieldVals, ok = scanObject(vals[i], x.fieldKeys, x.fieldVals); !ok {
+				return false
 			}
 		case "raw":
-			if x.rawKeys, x.rawVals, ok = scanObject(vals[i], nil, nil); !ok {
-				return x, false
+			if x.rawKeys, x.rawVals, ok = scanObject(vals[i], x.rawKeys, x.rawVals); !ok {
+				return false
 			}
 		}
 	}
-	return x, true
+	return true
 }
 
-// plainStrings is the strings of a compact JSON array of strings without
-// escapes (ok false otherwise).
-func plainStrings(v []byte) ([][]byte, bool) {
+// plainStrings appends the strings of a compact JSON array of strings
+// without escapes to out[:0] (ok false otherwise).
+func plainStrings(v []byte, out [][]byte) ([][]byte, bool) {
+	out = out[:0]
 	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
-		return nil, false
+		return out, false
 	}
-	out := make([][]byte, 0, 12)
 	for i := 1; i < len(v)-1; {
 		if v[i] != '"' {
 			return nil, false
@@ -174,7 +185,7 @@ func (t table) appendRecord(dst []byte, id string, r rowVals, view bool) ([]byte
 			}
 		}
 	} else {
-		x, err := parseExtra(r.extra)
+		x, err := parseExtra(r.extra, r.scratch)
 		if err != nil {
 			return nil, fmt.Errorf("%w: the extra document of %s row %q: %w", adapters.ErrCorrupt, t.name, id, err)
 		}
