@@ -410,6 +410,7 @@ func pair(ctx context.Context, i int, proxy, direct func(context.Context, int) (
 // proxy and the same GET to a bare net/http server.
 type floorTimings struct {
 	proxy, bare []time.Duration
+	proxyCPU    time.Duration // over the timed phase
 }
 
 // measureFloor times the HTTP floor in a phase of its own (timing it inside
@@ -417,12 +418,19 @@ type floorTimings struct {
 // the round trip), alternating the proxy with a bare net/http server that
 // answers the same body, so their difference is what the proxy's HTTP layer
 // adds.
-func measureFloor(ctx context.Context, o options, h *httpPaths, bareBase string) (floorTimings, error) {
+func measureFloor(ctx context.Context, o options, h *httpPaths, bareBase string, cpu func() (time.Duration, error)) (floorTimings, error) {
 	var out floorTimings
 	get := func(base string) func(context.Context, int) (outcome, error) {
 		return func(ctx context.Context, _ int) (outcome, error) { return outcome{}, h.getVersion(ctx, base) }
 	}
+	var cpu0 time.Duration
 	for i := range o.warmup + o.iterations {
+		if i == o.warmup {
+			var err error
+			if cpu0, err = cpu(); err != nil {
+				return out, err
+			}
+		}
 		dp, db, _, _, err := pair(ctx, i, get(h.base), get(bareBase))
 		if err != nil {
 			return out, fmt.Errorf("HTTP floor, iteration %d: %w", i, err)
@@ -432,7 +440,9 @@ func measureFloor(ctx context.Context, o options, h *httpPaths, bareBase string)
 			out.bare = append(out.bare, db)
 		}
 	}
-	return out, nil
+	cpu1, err := cpu()
+	out.proxyCPU = cpu1 - cpu0
+	return out, err
 }
 
 // percentile is the nearest-rank percentile of sorted d.

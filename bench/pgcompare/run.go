@@ -104,7 +104,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if res.timings, err = measure(ctx, o, kinds(h, sqlp), proxy.cpuTime); err != nil {
 		return fmt.Errorf("%w\nproxy log tail:\n%s", err, proxy.tail())
 	}
-	if res.floor, err = measureFloor(ctx, o, h, bare.base); err != nil {
+	if res.floor, err = measureFloor(ctx, o, h, bare.base, proxy.cpuTime); err != nil {
 		return fmt.Errorf("%w\nproxy log tail:\n%s", err, proxy.tail())
 	}
 	if res.hwmKB, res.rssKB, err = proxy.memory(); err != nil {
@@ -191,8 +191,9 @@ func report(w io.Writer, r result) {
 	slices.Sort(r.floor.proxy)
 	slices.Sort(r.floor.bare)
 	fp, fb := percentile(r.floor.proxy, 50), percentile(r.floor.bare, 50)
-	fmt.Fprintf(w, "\nHTTP floor (its own phase: GET /v1/version through the proxy alternated with the same GET to a bare net/http server in the bench process, same client, no storage work): proxy p50 %s (p90 %s), bare p50 %s (p90 %s); the proxy adds %s (%.2fx).\n",
-		ms(fp), ms(percentile(r.floor.proxy, 90)), ms(fb), ms(percentile(r.floor.bare, 90)), ms(fp-fb), float64(fp)/float64(fb))
+	fmt.Fprintf(w, "\nHTTP floor (its own phase: GET /v1/version through the proxy alternated with the same GET to a bare net/http server in the bench process, same client, no storage work): proxy p50 %s (p90 %s), bare p50 %s (p90 %s); the proxy adds %s (%.2fx); proxy CPU per call %s.\n",
+		ms(fp), ms(percentile(r.floor.proxy, 90)), ms(fb), ms(percentile(r.floor.bare, 90)), ms(fp-fb), float64(fp)/float64(fb),
+		ms(r.floor.proxyCPU/time.Duration(max(len(r.floor.proxy), 1))))
 	fmt.Fprintf(w, "Proxy CPU per call: the proxy process's user+system time (/proc, 10 ms ticks) over each query's timed phase, divided by its proxy calls.\n")
 	verdict := "ok"
 	if r.hwmKB >= 100*1024 {
