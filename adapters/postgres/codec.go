@@ -16,8 +16,9 @@ import (
 )
 
 // The codec splits a JSON record between a table's fixed columns (what
-// LightRAG reads) and the extra JSONB column (what makes the round trip
-// lossless):
+// LightRAG reads) and an extra document (what makes the round trip
+// lossless; kept in the side table for LightRAG's tables, extras.go, and in
+// a JSONB column of our own):
 //
 //	{"order": [top-level keys in record order],
 //	 "fields": {key: value}   keys no column holds, when JSONB keeps them exactly,
@@ -29,8 +30,9 @@ import (
 //
 // Decoding walks "order" and takes raw, then fields, then the column. A row
 // written by LightRAG itself has no extra and decodes from its columns.
-// Key order inside nested objects is JSONB's (length, then bytes); the values
-// are kept exactly.
+// In a JSONB column (and in documents the version-2 upgrade moved), key
+// order inside nested objects is JSONB's (length, then bytes); the side
+// table keeps the text as written. The values are kept exactly.
 type extraDoc struct {
 	Order  []string                   `json:"order"`
 	Fields map[string]json.RawMessage `json:"fields,omitempty"`

@@ -18,11 +18,8 @@ import (
 // applies adapters.KVView ("_id", create_time, update_time), so neither the
 // view nor the response writer parses the record again.
 
-// pgx wire formats.
-const (
-	textFormat   = 0
-	binaryFormat = 1
-)
+// binaryFormat is pgx's binary wire format (0 is text).
+const binaryFormat = 1
 
 // pgEpoch is PostgreSQL's timestamp origin (binary timestamps count
 // microseconds from it).
