@@ -165,3 +165,47 @@ WHERE x.workspace = t.workspace AND x.table_name = '` + tbl + `' AND x.id = t.id
 	requireSameJSON(t, wantDoc, gotDoc)
 	requireSameJSON(t, wantVec, gotVec)
 }
+
+// TestRowsEqualLightRAGs: for the same call, the row the adapter writes
+// equals, column by column (workspace and times aside), the row LightRAG's
+// own SQL (postgres_impl.py's upsert templates) writes, and SELECT * sees
+// no column of ours.
+func TestRowsEqualLightRAGs(t *testing.T) {
+	b := MustOpen(t)
+	ctx := context.Background()
+	ws := b.cfg.Workspace
+	lws := ws + "_lightrag" // removed with ws (cleanupWorkspace matches the prefix)
+	row := func(table, workspace, id string) string {
+		var s string
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT (to_jsonb(t) - 'workspace' - 'create_time' - 'update_time')::text FROM `+table+
+			` t WHERE workspace = $1 AND id = $2`, workspace, id).Scan(&s))
+		return s
+	}
+
+	kv, err := b.KV(ctx, adapters.Namespace{Name: "text_chunks"})
+	require.NoError(t, err)
+	require.NoError(t, kv.Upsert(ctx, []adapters.KVRecord{{ID: "c1", Data: adapters.Record(
+		`{"tokens":5,"content":"hi","chunk_order_index":0,"full_doc_id":"doc-1","file_path":"a.txt","llm_cache_list":["x"]}`)}}))
+	_, err = b.pool.Exec(ctx, `INSERT INTO LIGHTRAG_DOC_CHUNKS (workspace, id, tokens, chunk_order_index, full_doc_id, content, file_path, llm_cache_list, create_time, update_time)
+VALUES ($1, 'c1', 5, 0, 'doc-1', 'hi', 'a.txt', '["x"]', now(), now())`, lws)
+	require.NoError(t, err)
+	require.Equal(t, row("lightrag_doc_chunks", lws, "c1"), row("lightrag_doc_chunks", ws, "c1"))
+
+	v, err := b.Vector(ctx, adapters.Namespace{Name: "entities"}, 3)
+	require.NoError(t, err)
+	require.NoError(t, v.Upsert(ctx, []adapters.VectorRecord{{ID: "ent-1", Vector: []float32{1, 0, 0}, Fields: adapters.Record(
+		`{"entity_name":"Alice","content":"Alice\nperson","source_id":"c1<SEP>c2","file_path":"a.txt"}`)}}))
+	_, err = b.pool.Exec(ctx, `INSERT INTO lightrag_vdb_entity_test_model_3d (workspace, id, entity_name, content, content_vector, chunk_ids, file_path, create_time, update_time)
+VALUES ($1, 'ent-1', 'Alice', E'Alice\nperson', '[1,0,0]', '{c1,c2}'::varchar[], 'a.txt', now(), now())`, lws)
+	require.NoError(t, err)
+	require.Equal(t, row("lightrag_vdb_entity_test_model_3d", lws, "ent-1"), row("lightrag_vdb_entity_test_model_3d", ws, "ent-1"))
+
+	ds, err := b.DocStatus(ctx, adapters.Namespace{Name: "doc_status"})
+	require.NoError(t, err)
+	require.NoError(t, ds.Upsert(ctx, []adapters.KVRecord{{ID: "doc-1", Data: adapters.Record(`{"status":"processed","content_summary":"s",` +
+		`"content_length":5,"file_path":"a.txt","created_at":"2025-01-02T03:04:05+00:00","updated_at":"2025-01-02T04:04:05+00:00","track_id":"t","chunks_count":1,"chunks_list":["c1"],"metadata":{},"error_msg":null}`)}}))
+	_, err = b.pool.Exec(ctx, `INSERT INTO LIGHTRAG_DOC_STATUS (workspace, id, content_summary, content_length, chunks_count, status, file_path, chunks_list, track_id, metadata, error_msg, created_at, updated_at)
+VALUES ($1, 'doc-1', 's', 5, 1, 'processed', 'a.txt', '["c1"]', 't', '{}', NULL, '2025-01-02 03:04:05', '2025-01-02 04:04:05')`, lws)
+	require.NoError(t, err)
+	require.Equal(t, row("lightrag_doc_status", lws, "doc-1"), row("lightrag_doc_status", ws, "doc-1"))
+}
