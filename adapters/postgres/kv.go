@@ -151,6 +151,13 @@ func (k *kvStore) GetByIDs(ctx context.Context, ids []string) ([]adapters.Record
 			return nil, k.b.mapError(k.op("get"), err)
 		}
 		spans = append(spans, span{pos[id], start, len(buf)})
+		if want := len(buf) * (len(ids) + 1); len(spans) == 1 && len(ids) > 1 && want <= 1<<20 {
+			// Room for the rest at the first record's size: no regrowth
+			// (large records grow as append grows them).
+			nb := make([]byte, len(buf), want)
+			copy(nb, buf)
+			buf = nb
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, k.b.mapError(k.op("get"), err)
