@@ -1,11 +1,6 @@
 package adapters
 
-import (
-	"fmt"
-	"regexp"
-)
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+import "fmt"
 
 // Name limits. Namespaces become parts of file names (kv_store_<ns>.json) and
 // table rows, workspaces become folder names.
@@ -30,16 +25,33 @@ func ValidateName(what, name string) error {
 		}
 		max = MaxWorkspaceName
 	}
-	hint := fmt.Sprintf("use 1-%d letters, digits, '_', '.' or '-', starting with a letter, digit or '_'", max)
+	// Checked on every request: the hint is only formatted for an error.
+	hint := func() string {
+		return fmt.Sprintf("use 1-%d letters, digits, '_', '.' or '-', starting with a letter, digit or '_'", max)
+	}
 	switch {
 	case name == "":
-		return Errorf(ErrInvalid, "invalid_name", hint, "%s name is empty", what)
+		return Errorf(ErrInvalid, "invalid_name", hint(), "%s name is empty", what)
 	case len(name) > max:
-		return Errorf(ErrInvalid, "invalid_name", hint, "%s name is %d bytes long, the limit is %d", what, len(name), max)
-	case !nameRE.MatchString(name) || containsDotDot(name):
-		return Errorf(ErrInvalid, "invalid_name", hint, "%s name %q has characters that are not allowed", what, name)
+		return Errorf(ErrInvalid, "invalid_name", hint(), "%s name is %d bytes long, the limit is %d", what, len(name), max)
+	case !nameChars(name) || containsDotDot(name):
+		return Errorf(ErrInvalid, "invalid_name", hint(), "%s name %q has characters that are not allowed", what, name)
 	}
 	return nil
+}
+
+// nameChars reports whether name matches ^[A-Za-z0-9_][A-Za-z0-9_.-]*$.
+func nameChars(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
+		case (c == '.' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return len(name) > 0
 }
 
 func containsDotDot(s string) bool {

@@ -460,6 +460,9 @@ func describeRows(rows []TableRows) string {
 	var total int64
 	parts := make([]string, 0, len(rows))
 	for _, r := range rows {
+		if r.Bookkeeping { // the proxy's own state, not rows LightRAG reads
+			continue
+		}
 		total += r.Rows
 		if r.Rows == 0 {
 			continue

@@ -98,7 +98,7 @@ func (s *Server) storeGet(c echo.Context, open storeOpener) error {
 			recs = []adapters.Record{}
 		}
 		s.recordRead(c, len(recs))
-		return writeJSON(c, http.StatusOK, recordsBody{Records: recs})
+		return writeRecords(c, recs)
 	})
 }
 

@@ -27,7 +27,7 @@ func randHex(n int) string {
 
 // freshDatabase creates a database with pgvector on the test server
 // (HYBRIDRAG_TEST_PG), dropped when the test ends, and returns its DSN.
-func freshDatabase(t *testing.T) string { return pgtest.FreshDatabase(t) }
+func freshDatabase(t testing.TB) string { return pgtest.FreshDatabase(t) }
 
 type pgServerOptions struct {
 	pg         postgres.Config // base settings of the postgres opener
@@ -36,7 +36,7 @@ type pgServerOptions struct {
 
 // startPGServer runs a proxy with the JSON and PostgreSQL openers over the
 // given registry.yaml text.
-func startPGServer(t *testing.T, regYAML string, opts pgServerOptions) *testServer {
+func startPGServer(t testing.TB, regYAML string, opts pgServerOptions) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	regPath := filepath.Join(dir, "registry.yaml")

@@ -12,14 +12,13 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/hybridrag/storage-proxy/adapters"
 )
 
 // The codec splits a JSON record between a table's fixed columns (what
-// LightRAG reads) and the extra JSONB column (what makes the round trip
-// lossless):
+// LightRAG reads) and an extra document (what makes the round trip
+// lossless; kept in the side table for LightRAG's tables, extras.go, and in
+// a JSONB column of our own):
 //
 //	{"order": [top-level keys in record order],
 //	 "fields": {key: value}   keys no column holds, when JSONB keeps them exactly,
@@ -31,8 +30,9 @@ import (
 //
 // Decoding walks "order" and takes raw, then fields, then the column. A row
 // written by LightRAG itself has no extra and decodes from its columns.
-// Key order inside nested objects is JSONB's (length, then bytes); the values
-// are kept exactly.
+// In a JSONB column (and in documents the version-2 upgrade moved), key
+// order inside nested objects is JSONB's (length, then bytes); the side
+// table keeps the text as written. The values are kept exactly.
 type extraDoc struct {
 	Order  []string                   `json:"order"`
 	Fields map[string]json.RawMessage `json:"fields,omitempty"`
@@ -299,18 +299,6 @@ func (e *encoder) text(v []byte) ([]byte, bool) {
 	return append([]byte{}, s...), true
 }
 
-// scanTarget returns a holder for one column as selectExpr reads it.
-func scanTarget(c column) any {
-	switch c.kind {
-	case kInt, kEpoch:
-		return new(pgtype.Int8)
-	case kISO:
-		return new(pgtype.Timestamp)
-	default:
-		return new(pgtype.Text)
-	}
-}
-
 // selectExpr is how a column is read: JSONB as text, timestamps in epoch
 // seconds, <SEP> arrays joined back.
 func selectExpr(c column) string {
@@ -326,72 +314,6 @@ func selectExpr(c column) string {
 		return "array_to_string(" + col + ", '" + adapters.GraphFieldSep + "')"
 	}
 	return col
-}
-
-// decodeValue is the JSON value of a scanned column; ok is false for NULL.
-func decodeValue(c column, target any) (json.RawMessage, bool) {
-	switch h := target.(type) {
-	case *pgtype.Int8:
-		if !h.Valid {
-			return nil, false
-		}
-		return json.RawMessage(strconv.FormatInt(h.Int64, 10)), true
-	case *pgtype.Timestamp:
-		if !h.Valid {
-			return nil, false
-		}
-		return adapters.MarshalString(formatISO(h.Time)), true
-	case *pgtype.Text:
-		if !h.Valid {
-			return nil, false
-		}
-		if c.kind == kJSONB {
-			return json.RawMessage(h.String), true
-		}
-		return adapters.MarshalString(h.String), true
-	}
-	return nil, false
-}
-
-// decode rebuilds the record from scanned columns and the extra column.
-func (t table) decode(targets []any, extra *pgtype.Text) (adapters.Record, error) {
-	if extra == nil || !extra.Valid {
-		// A row LightRAG wrote: every non-NULL column, in column order.
-		var b recordBuilder
-		for i, c := range t.cols {
-			if v, ok := decodeValue(c, targets[i]); ok {
-				b.add(c.key, v)
-			}
-		}
-		return b.done(), nil
-	}
-	var x extraDoc
-	if err := json.Unmarshal([]byte(extra.String), &x); err != nil {
-		return nil, fmt.Errorf("%w: column %s of %s: %w", adapters.ErrCorrupt, t.extra, t.name, err)
-	}
-	byKey := make(map[string]int, len(t.cols))
-	for i, c := range t.cols {
-		byKey[c.key] = i
-	}
-	var b recordBuilder
-	for _, k := range x.Order {
-		if r, ok := x.Raw[k]; ok {
-			b.add(k, json.RawMessage(r))
-			continue
-		}
-		if f, ok := x.Fields[k]; ok {
-			b.add(k, f)
-			continue
-		}
-		if ci, ok := byKey[k]; ok {
-			v, ok := decodeValue(t.cols[ci], targets[ci])
-			if !ok {
-				v = json.RawMessage("null")
-			}
-			b.add(k, v)
-		}
-	}
-	return b.done(), nil
 }
 
 type recordBuilder struct {

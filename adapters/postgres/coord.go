@@ -31,9 +31,10 @@ updated_at TIMESTAMPTZ NOT NULL DEFAULT now())`
 var _ adapters.SharedMaintenance = (*Backend)(nil)
 
 // BookkeepingTable reports whether a table holds the proxy's own state
-// (migration checkpoints, cross-proxy coordination) rather than records.
+// (migration checkpoints, cross-proxy coordination, the extras of rows
+// counted in LightRAG's tables) rather than records.
 func BookkeepingTable(name string) bool {
-	return name == checkpointTable || name == coordTable
+	return name == checkpointTable || name == coordTable || name == extrasTable
 }
 
 // coordState caches the shared maintenance flag.

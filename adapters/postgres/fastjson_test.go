@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -8,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hybridrag/storage-proxy/adapters"
@@ -73,31 +73,30 @@ func TestCodecFastPathsAgree(t *testing.T) {
 	}
 }
 
-// storedTargets is what reading the columns back gives for encoded values,
-// without a database (JSONB's own normalization aside).
-func storedTargets(tb table, vals []any) []any {
-	targets := make([]any, len(tb.cols))
+// storedRow is what reading the columns back gives for encoded values (in
+// text format), without a database (JSONB's own normalization aside).
+func storedRow(tb table, vals []any, extra []byte) rowVals {
+	r := rowVals{cols: make([][]byte, len(tb.cols)), formats: make([]int16, len(tb.cols)), extra: extra}
 	for i, c := range tb.cols {
-		targets[i] = scanTarget(c)
 		switch v := vals[i].(type) {
 		case nil:
 		case int32:
-			*targets[i].(*pgtype.Int8) = pgtype.Int8{Int64: int64(v), Valid: true}
+			r.cols[i] = []byte(fmt.Sprint(v))
 		case time.Time:
 			if c.kind == kEpoch {
-				*targets[i].(*pgtype.Int8) = pgtype.Int8{Int64: v.Unix(), Valid: true}
+				r.cols[i] = []byte(fmt.Sprint(v.Unix()))
 			} else {
-				*targets[i].(*pgtype.Timestamp) = pgtype.Timestamp{Time: v, Valid: true}
+				r.cols[i] = []byte(v.Format("2006-01-02 15:04:05.999999"))
 			}
 		case []byte:
-			*targets[i].(*pgtype.Text) = pgtype.Text{String: string(v), Valid: true}
+			r.cols[i] = v
 		case []string:
-			*targets[i].(*pgtype.Text) = pgtype.Text{String: strings.Join(v, adapters.GraphFieldSep), Valid: true}
+			r.cols[i] = []byte(strings.Join(v, adapters.GraphFieldSep))
 		default:
 			panic(fmt.Sprintf("column %s: unexpected %T", c.name, v))
 		}
 	}
-	return targets
+	return r
 }
 
 // The encoder splits records as the general code does (same columns, same
@@ -112,7 +111,8 @@ func TestEncoderAgrees(t *testing.T) {
 		`{"full_doc_id":"d","tokens":2,"create_time":1}`, `{"tokens":2,"full_doc_id":"d"}`, `{"full_doc_id":null}`, `{"content":""}`,
 		`{"content":"a\u0000b"}`, `{"full_doc_id":"` + strings.Repeat("é", 300) + `"}`, `{"tokens":-0,"chunk_order_index":2147483648}`,
 		`{"create_time":-62135596801,"update_time":1e3}`, `{"status":"ok","created_at":"2025-01-02T03:04:05+00:00","metadata":{"a":[1,{"b":2}]}}`,
-		`{"entity_name":"e","source_id":"a<SEP>b","<k>":"<v>&","x":"\"\\\/\b\f\n\r\t\u001f"}`, `{"return":"r","queryparam":{"a":1,"a":2}}`,
+		`{"entity_name":"e","source_id":"a<SEP>b","<k>":"<v>&","x":"\"\\\/\b\f\n\r\t\u001f\u2028"}`,
+		`{"_id":"other","content":"x"}`, `{"content":"x","_id":"id","update_time":null}`, `{"_id":"\u0069d"}`, `{"x":{"a" : [1, 2]}}`, `{"return":"r","queryparam":{"a":1,"a":2}}`,
 	}
 	for _, r := range losslessRecords {
 		inputs = append(inputs, r.rec)
@@ -188,9 +188,15 @@ func TestEncoderAgrees(t *testing.T) {
 				want.Fields, got.Fields = nil, nil
 				require.Equal(t, want, got, in)
 			}
-			rec, err := tb.decode(storedTargets(tb, vals), &pgtype.Text{String: string(extra), Valid: extra != nil})
+			rec, err := tb.appendRecord(nil, "id", storedRow(tb, vals, extra), false)
 			require.NoError(t, err)
 			requireSameJSON(t, []byte(in), rec, "%s: %s", tb.name, in)
+			// The one-pass view is KVView of the record, compact.
+			view, err := tb.appendRecord(nil, "id", storedRow(tb, vals, extra), true)
+			require.NoError(t, err)
+			var wantView bytes.Buffer
+			require.NoError(t, json.Compact(&wantView, adapters.KVView("id", rec)))
+			require.Equal(t, wantView.String(), string(view), "%s: %s", tb.name, in)
 		}
 	}
 }

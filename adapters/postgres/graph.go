@@ -328,6 +328,13 @@ func (g *graphStore) GetNodes(ctx context.Context, ids []string) ([]adapters.Pro
 	return out, nil
 }
 
+// NodesEdgesSQL is the one statement GetNodesEdges runs ($1 workspace, $2
+// namespace, $3 the ids): the ids' nodes that exist (src_id NULL), then
+// their edges. One statement reads one snapshot, in one round trip.
+const NodesEdgesSQL = `SELECT id, NULL::text, NULL::text FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3)
+UNION ALL (SELECT NULL, src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND src_id = ANY($3)
+UNION SELECT NULL, src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND tgt_id = ANY($3))`
+
 func (g *graphStore) GetNodesEdges(ctx context.Context, ids []string) ([]adapters.NodeEdges, error) {
 	out := make([]adapters.NodeEdges, len(ids))
 	for i := range out {
@@ -338,45 +345,48 @@ func (g *graphStore) GetNodesEdges(ctx context.Context, ids []string) ([]adapter
 	}
 	ctx, cancel := g.b.ctx(ctx)
 	defer cancel()
-	found := map[string]bool{}
-	nbs := map[string][]string{}
-	err := pgx.BeginFunc(ctx, g.b.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3)`, g.ws, g.ns, ids)
-		if err != nil {
-			return err
-		}
-		have, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		found = toSet(have)
-		rows, err = tx.Query(ctx, `SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND src_id = ANY($3)
-UNION SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND tgt_id = ANY($3)`, g.ws, g.ns, ids)
-		if err != nil {
-			return err
-		}
-		var s, t string
-		_, err = pgx.ForEachRow(rows, []any{&s, &t}, func() error {
-			nbs[s] = append(nbs[s], t)
-			if s != t {
-				nbs[t] = append(nbs[t], s)
-			}
+	// first[id] is the first position of id in ids; nbs[p] the neighbours
+	// of the node at position p.
+	first := make(map[string]int, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		first[ids[i]] = i
+	}
+	found := make([]bool, len(ids))
+	nbs := make([][]string, len(ids))
+	rows, err := g.b.pool.Query(ctx, NodesEdgesSQL, g.ws, g.ns, ids)
+	if err != nil {
+		return nil, g.b.mapError(g.op("get node edges of"), err)
+	}
+	var node, s, t pgtype.Text
+	_, err = pgx.ForEachRow(rows, []any{&node, &s, &t}, func() error {
+		if node.Valid {
+			found[first[node.String]] = true
 			return nil
-		})
-		return err
+		}
+		if p, ok := first[s.String]; ok {
+			nbs[p] = append(nbs[p], t.String)
+		}
+		if p, ok := first[t.String]; ok && s.String != t.String {
+			nbs[p] = append(nbs[p], s.String)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, g.b.mapError(g.op("get node edges of"), err)
 	}
 	for i, id := range ids {
-		if !found[id] {
+		p := first[id]
+		if !found[p] {
 			continue
 		}
 		out[i].Found = true
-		list := append([]string(nil), nbs[id]...)
-		sort.Strings(list)
-		for _, nb := range list {
-			out[i].Edges = append(out[i].Edges, adapters.Edge{Src: id, Tgt: nb})
+		list := nbs[p]
+		if p == i {
+			sort.Strings(list)
+		}
+		out[i].Edges = make([]adapters.Edge, len(list))
+		for j, nb := range list {
+			out[i].Edges[j] = adapters.Edge{Src: id, Tgt: nb}
 		}
 	}
 	return out, nil

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/hybridrag/storage-proxy/adapters"
 )
@@ -27,35 +26,60 @@ func (k *kvStore) op(what string) string {
 	return fmt.Sprintf("%s %s (table %s)", what, k.s.name, k.s.t.name)
 }
 
-// selectList is "id, <columns>, <extra>::text" as scanRecord reads it.
+// selectList is "id, <columns>, <extra document>" as rowOf reads it.
 func selectList(t table) string {
 	exprs := []string{"id"}
 	for _, c := range t.cols {
 		exprs = append(exprs, selectExpr(c))
 	}
-	exprs = append(exprs, quoteIdent(t.extra)+"::text")
+	exprs = append(exprs, extraExpr(t))
 	return strings.Join(exprs, ", ")
 }
 
-// scanRecord reads one row selected with selectList.
-// more are scanned after the extra column.
-func scanRecord(t table, row pgx.Rows, more ...any) (string, adapters.Record, error) {
-	targets := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		targets[i] = scanTarget(c)
+// rowOf is the current row's values as selectList selects them (sub-slices
+// of pgx's buffer, valid until the next row). r, when given, is the
+// previous row's, whose buffers are reused.
+func rowOf(t table, rows pgx.Rows, r *rowVals) (id string, _ rowVals, err error) {
+	if r == nil {
+		r = &rowVals{}
 	}
-	var id string
-	var extra pgtype.Text
-	dest := make([]any, 0, len(targets)+2)
-	dest = append(dest, &id)
-	dest = append(dest, targets...)
-	dest = append(dest, &extra)
-	dest = append(dest, more...)
-	if err := row.Scan(dest...); err != nil {
+	raw := rows.RawValues()
+	fds := rows.FieldDescriptions()
+	n := len(t.cols)
+	if len(raw) < n+2 {
+		return "", *r, fmt.Errorf("%w: %s: %d columns selected, want at least %d", adapters.ErrCorrupt, t.name, len(raw), n+2)
+	}
+	if len(r.formats) != n {
+		r.formats = make([]int16, n)
+		for i := range n {
+			r.formats[i] = fds[1+i].Format
+		}
+	}
+	if r.scratch == nil {
+		r.scratch = new(extraView)
+	}
+	r.cols, r.extra = raw[1:1+n], raw[1+n]
+	return string(raw[0]), *r, nil
+}
+
+// scanRecord reads one row selected with selectList: the id and the
+// record. more are scanned from the columns after the extra column.
+func scanRecord(t table, rows pgx.Rows, more ...any) (string, adapters.Record, error) {
+	id, r, err := rowOf(t, rows, nil)
+	if err != nil {
 		return "", nil, err
 	}
-	rec, err := t.decode(targets, &extra)
-	return id, rec, err
+	rec, err := t.appendRecord(nil, id, r, false)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(more) > 0 {
+		dest := make([]any, len(t.cols)+2, len(t.cols)+2+len(more))
+		if err := rows.Scan(append(dest, more...)...); err != nil {
+			return "", nil, err
+		}
+	}
+	return id, rec, nil
 }
 
 // queryRecords runs a query selecting selectList and returns the rows.
@@ -92,6 +116,8 @@ func (k *kvStore) stored(ctx context.Context, ids []string) (map[string]adapters
 	return m, nil
 }
 
+// GetByIDs reads the records in one pass from the rows' wire bytes into
+// one buffer (KV namespaces get adapters.KVView's form in the same pass).
 func (k *kvStore) GetByIDs(ctx context.Context, ids []string) ([]adapters.Record, error) {
 	out := make([]adapters.Record, len(ids))
 	if len(ids) == 0 {
@@ -99,16 +125,51 @@ func (k *kvStore) GetByIDs(ctx context.Context, ids []string) ([]adapters.Record
 	}
 	ctx, cancel := k.b.ctx(ctx)
 	defer cancel()
-	m, err := k.stored(ctx, ids)
+	where, args := k.s.where()
+	args = append(args, ids)
+	rows, err := k.b.pool.Query(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s AND id = ANY($%d)",
+		selectList(k.s.t), quoteIdent(k.s.t.name), where, len(args)), args...)
 	if err != nil {
 		return nil, k.b.mapError(k.op("get"), err)
 	}
+	defer rows.Close()
+	pos := make(map[string]int, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		pos[ids[i]] = i
+	}
+	type span struct{ at, start, end int }
+	var buf []byte
+	spans := make([]span, 0, len(ids))
+	var prev rowVals
+	for rows.Next() {
+		id, r, err := rowOf(k.s.t, rows, &prev)
+		if err != nil {
+			return nil, k.b.mapError(k.op("get"), err)
+		}
+		start := len(buf)
+		if buf, err = k.s.t.appendRecord(buf, id, r, !k.doc); err != nil {
+			return nil, k.b.mapError(k.op("get"), err)
+		}
+		spans = append(spans, span{pos[id], start, len(buf)})
+		if want := len(buf) * (len(ids) + 1); len(spans) == 1 && len(ids) > 1 && want <= 1<<20 {
+			// Room for the rest at the first record's size: no regrowth
+			// (large records grow as append grows them).
+			nb := make([]byte, len(buf), want)
+			copy(nb, buf)
+			buf = nb
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, k.b.mapError(k.op("get"), err)
+	}
+	for _, s := range spans {
+		out[s.at] = adapters.Record(buf[s.start:s.end:s.end])
+	}
+	// An id asked for twice gets the record twice.
 	for i, id := range ids {
-		if rec, ok := m[id]; ok {
-			if k.doc {
-				out[i] = rec
-			} else {
-				out[i] = adapters.KVView(id, rec)
+		if out[i] == nil {
+			if j := pos[id]; j != i {
+				out[i] = out[j]
 			}
 		}
 	}
@@ -270,8 +331,10 @@ func upsertSQL(t table, vectors bool, vecCast string) string {
 		}
 		add(quoteIdent(c.name), p)
 	}
-	add(quoteIdent(t.extra), fmt.Sprintf("$%d::text::jsonb", n))
-	n++
+	if !t.side() {
+		add(quoteIdent(t.extra), fmt.Sprintf("$%d::text::jsonb", n))
+		n++
+	}
 	if vectors {
 		add("content_vector", fmt.Sprintf("$%d%s", n, vecCast))
 		add("create_time", fmt.Sprintf("$%d::timestamp", n+1))
@@ -308,10 +371,12 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 					args = append(args, s.ns)
 				}
 				args = append(args, rows[i].vals...)
-				if x := rows[i].extra; x != nil {
-					args = append(args, x)
-				} else {
-					args = append(args, nil) // the columns are the record
+				if !s.t.side() {
+					if x := rows[i].extra; x != nil {
+						args = append(args, x)
+					} else {
+						args = append(args, nil) // the columns are the record
+					}
 				}
 				if vecArgs != nil {
 					args = append(args, vecArgs(i)...)
@@ -322,7 +387,11 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 				return err
 			}
 		}
-		return nil
+		extras := make([][]byte, len(rows))
+		for i := range rows {
+			extras[i] = rows[i].extra
+		}
+		return syncExtras(ctx, tx, s.t, s.ws, ids, extras)
 	})
 }
 
@@ -341,7 +410,7 @@ func (k *kvStore) Delete(ctx context.Context, ids []string) error {
 	defer cancel()
 	where, args := k.s.where()
 	args = append(args, ids)
-	sql := fmt.Sprintf("DELETE FROM %s WHERE %s AND id IN (%s)", quoteIdent(k.s.t.name), where, lockedIDs(k.s, where, len(args)))
+	sql := withExtrasDeleted(k.s.t, fmt.Sprintf("DELETE FROM %s WHERE %s AND id IN (%s)", quoteIdent(k.s.t.name), where, lockedIDs(k.s, where, len(args))))
 	err := retryWrite(ctx, func() error {
 		_, err := k.b.pool.Exec(ctx, sql, args...)
 		return err
@@ -386,6 +455,6 @@ func (k *kvStore) Drop(ctx context.Context) error {
 	ctx, cancel := k.b.ctx(ctx)
 	defer cancel()
 	where, args := k.s.where()
-	_, err := k.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s", quoteIdent(k.s.t.name), where), args...)
+	_, err := k.b.pool.Exec(ctx, withExtrasDeleted(k.s.t, fmt.Sprintf("DELETE FROM %s WHERE %s", quoteIdent(k.s.t.name), where)), args...)
 	return k.b.mapError(k.op("drop"), err)
 }

@@ -98,6 +98,9 @@ type copySpec struct {
 	args      []any  // its arguments
 	fresh     string // loadState.fresh key
 	anyStored func(ctx context.Context, tx pgx.Tx) (bool, error)
+	// extras, when set, stores the rows' extras in the side table once the
+	// rows are written (LightRAG's tables, extras.go).
+	extras func(ctx context.Context, tx pgx.Tx) error
 }
 
 // Load writes one batch in stored form; see adapters.Loader.
@@ -223,7 +226,7 @@ func (b *Backend) writeRows(ctx context.Context, tx pgx.Tx, s *copySpec, n int, 
 		}
 		if err == nil {
 			b.load.direct.Add(1)
-			return nil
+			return s.syncExtras(ctx, tx)
 		}
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
@@ -237,7 +240,17 @@ func (b *Backend) writeRows(ctx context.Context, tx pgx.Tx, s *copySpec, n int, 
 		return errRowsStored
 	}
 	b.load.merged.Add(1)
-	return mergeRows(ctx, tx, s, n)
+	if err := mergeRows(ctx, tx, s, n); err != nil {
+		return err
+	}
+	return s.syncExtras(ctx, tx)
+}
+
+func (s *copySpec) syncExtras(ctx context.Context, tx pgx.Tx) error {
+	if s.extras == nil {
+		return nil
+	}
+	return s.extras(ctx, tx)
 }
 
 // isFresh reports whether the namespace had no rows when this backend first
@@ -314,7 +327,9 @@ func rowColumns(t table, vectors bool) []string {
 	for _, c := range t.cols {
 		cols = append(cols, c.name)
 	}
-	cols = append(cols, t.extra)
+	if !t.side() {
+		cols = append(cols, t.extra)
+	}
 	if vectors {
 		cols = append(cols, "content_vector", "create_time", "update_time")
 	}
@@ -338,6 +353,8 @@ func newRowEncoder(sc scope) rowEncoder {
 }
 
 // encode encodes rec into a row, more being the vector columns' values.
+// For a LightRAG table the extra ([]byte, or nil) follows the COPY columns,
+// for the side table (sideExtras).
 func (r rowEncoder) encode(e *encoder, id string, rec []byte, more ...any) ([]any, error) {
 	row := e.row(len(r.head) + len(r.t.cols) + 1 + len(more))
 	copy(row, r.head)
@@ -348,11 +365,32 @@ func (r rowEncoder) encode(e *encoder, id string, rec []byte, more ...any) ([]an
 		return nil, err
 	}
 	k += len(r.t.cols)
+	if r.t.side() {
+		copy(row[k:], more)
+		if extra != nil {
+			row[len(row)-1] = extra
+		}
+		return row, nil
+	}
 	if extra != nil { // else NULL
 		row[k] = extra
 	}
 	copy(row[k+1:], more)
 	return row, nil
+}
+
+// sideExtras stores the extras of a LightRAG table's rows (the values after
+// the COPY columns) in the side table.
+func sideExtras(sc scope, rows *rowCache, ids []string) func(ctx context.Context, tx pgx.Tx) error {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		extras := make([][]byte, len(ids))
+		for i := range ids {
+			if x, ok := rows.rows[i][len(rows.rows[i])-1].([]byte); ok {
+				extras[i] = x
+			}
+		}
+		return syncExtras(ctx, tx, sc.t, sc.ws, ids, extras)
+	}
 }
 
 func keyColumns(t table) []string {
@@ -366,8 +404,13 @@ func keyColumns(t table) []string {
 func idSpec(sc scope, cols []string, rows *rowCache, ids []string) copySpec {
 	where, args := sc.where()
 	idArgs := append(append([]any{}, args...), ids)
+	var extras func(ctx context.Context, tx pgx.Tx) error
+	if sc.t.side() {
+		rows.width = len(cols)
+		extras = sideExtras(sc, rows, ids)
+	}
 	return copySpec{
-		table: sc.t.name, cols: cols, keys: keyColumns(sc.t), rows: rows,
+		table: sc.t.name, cols: cols, keys: keyColumns(sc.t), rows: rows, extras: extras,
 		scope: where, args: args, fresh: freshKey(sc.t.name, sc.ws, sc.ns),
 		anyStored: func(ctx context.Context, tx pgx.Tx) (bool, error) {
 			var has bool
@@ -558,7 +601,7 @@ func isANNIndex(q string) bool {
 	return strings.Contains(q, "USING hnsw") || strings.Contains(q, "USING ivfflat")
 }
 
-// tableIndexes are the secondary indexes the schema gives a table: schemaV1's
+// tableIndexes are the secondary indexes the schema gives a table: currentDDL's
 // for the KV, doc-status and graph tables, vectorDDL's for a vector table
 // (recorded by prepareVectorTable).
 func (b *Backend) tableIndexes(name string) []string {
@@ -568,7 +611,7 @@ func (b *Backend) tableIndexes(name string) []string {
 	if ok {
 		return q
 	}
-	return indexDDL(name, schemaV1())
+	return indexDDL(name, currentDDL())
 }
 
 // prepareTable runs once per process and table before the first load into
@@ -922,7 +965,7 @@ func (b *Backend) FinishLoad(ctx context.Context, ns adapters.Namespace, kind ad
 	for _, name := range tables {
 		ddl, ok := indexes[name]
 		if !ok {
-			ddl = indexDDL(name, schemaV1())
+			ddl = indexDDL(name, currentDDL())
 		}
 		if err := b.buildIndexes(ctx, name, ddl); err != nil {
 			return b.mapError(op, err)

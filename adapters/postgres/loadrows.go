@@ -13,6 +13,7 @@ import (
 // again.
 type rowCache struct {
 	n     int
+	width int // values COPYed of each row (0: all; more follow, see rowEncoder)
 	row   func(e *encoder, i int) ([]any, error)
 	rows  [][]any
 	ready []chan struct{} // closed when chunk k is encoded (or given up)
@@ -102,6 +103,12 @@ func (r *rowReader) Next() bool {
 	return true
 }
 
-func (r *rowReader) Values() ([]any, error) { return r.c.rows[r.i-1], nil }
+func (r *rowReader) Values() ([]any, error) {
+	row := r.c.rows[r.i-1]
+	if r.c.width > 0 {
+		row = row[:r.c.width]
+	}
+	return row, nil
+}
 
 func (r *rowReader) Err() error { return r.err }

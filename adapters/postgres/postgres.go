@@ -1,9 +1,11 @@
 // Package postgres is the adapter that keeps a database in PostgreSQL with
 // pgvector, in LightRAG's own table layout (postgres_impl.py's LIGHTRAG_*
 // tables and PGTableGraphStorage's lightrag_graph_nodes/edges), so LightRAG's
-// PG storages read what the proxy writes. Fields LightRAG's fixed columns do
-// not hold live in a hybridrag_extra JSONB column, which makes a JSON ->
-// PostgreSQL -> JSON round trip lossless (see codec.go).
+// PG storages read what the proxy writes. What LightRAG's fixed columns do
+// not hold lives in an extra document (codec.go), which makes a JSON ->
+// PostgreSQL -> JSON round trip lossless: beside the rows of LightRAG's KV,
+// doc-status and vector tables (extras.go), in a column of our own tables
+// and of the graph tables.
 package postgres
 
 import (

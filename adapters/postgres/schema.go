@@ -16,8 +16,13 @@ import (
 // Version 1: LightRAG's KV, doc-status, vector and plain-table graph layouts,
 // each with a hybridrag_extra JSONB column, plus hybridrag_kv,
 // hybridrag_doc_status and hybridrag_vdb_<dim>d for namespaces LightRAG has no
-// table for. A later version adds a step to migrations and bumps this.
-const SchemaVersion = 1
+// table for.
+// Version 2: LightRAG's KV, doc-status and vector tables lose the
+// hybridrag_extra column (their rows are LightRAG's, column by column); the
+// extras move to hybridrag_row_extras with a stamp of the row (extras.go).
+// The graph tables keep theirs (LightRAG 1.4.x has no class reading them).
+// A later version adds a step to upgrades and bumps this.
+const SchemaVersion = 2
 
 // Advisory lock keys. Ours serialises schema changes between proxies;
 // LightRAG's PGTableGraphStorage takes hashtext('lightrag_pgtable_schema')
@@ -31,9 +36,11 @@ const (
 	defaultGraphName = "chunk_entity_relation"
 )
 
-// migrations[i] brings the schema from version i to i+1.
-var migrations = []func() []string{
-	schemaV1,
+// upgrades[i] brings existing tables from version i to i+1 (nil: nothing
+// to change); currentDDL then creates or repairs the current layout.
+var upgrades = []func(ctx context.Context, tx pgx.Tx) error{
+	nil, // 0 -> 1: the first layout, all of it currentDDL's
+	moveExtrasToSideTable,
 }
 
 // ensureSchema creates or migrates the tables under the advisory locks, so
@@ -60,17 +67,20 @@ func ensureSchema(ctx context.Context, conn *pgx.Conn) error {
 				"upgrade the proxy to a version that knows this schema",
 				"the database's proxy schema is version %d, this proxy knows up to %d", have, SchemaVersion)
 		}
-		// Re-run the current version's idempotent DDL too: it repairs tables
-		// LightRAG created without our columns, or that someone dropped.
-		from := have
-		if from == SchemaVersion {
-			from = SchemaVersion - 1
+		for v := have; v < SchemaVersion; v++ {
+			if upgrades[v] == nil {
+				continue
+			}
+			if err := upgrades[v](ctx, tx); err != nil {
+				return fmt.Errorf("schema v%d: %w", v+1, err)
+			}
 		}
-		for v := from; v < SchemaVersion; v++ {
-			for _, q := range migrations[v]() {
-				if _, err := tx.Exec(ctx, q); err != nil {
-					return fmt.Errorf("schema v%d: %s: %w", v+1, firstLine(q), err)
-				}
+		// The current layout's idempotent DDL runs every time: it repairs
+		// tables LightRAG created without our columns, or that someone
+		// dropped.
+		for _, q := range currentDDL() {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("schema v%d: %s: %w", SchemaVersion, firstLine(q), err)
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO hybridrag_schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING`, SchemaVersion)
@@ -89,8 +99,10 @@ func firstLine(q string) string {
 	return q
 }
 
-func schemaV1() []string {
-	var ddl []string
+// currentDDL creates the tables of the current version (vector tables are
+// created on demand, see vectorDDL).
+func currentDDL() []string {
+	ddl := []string{extrasDDL}
 	seen := map[string]bool{}
 	add := func(t table) {
 		if seen[t.name] {
@@ -137,7 +149,9 @@ func tableDDL(t table) []string {
 	if t.dim > 0 {
 		cols = append(cols, "create_time TIMESTAMP(0) DEFAULT CURRENT_TIMESTAMP", "update_time TIMESTAMP(0) DEFAULT CURRENT_TIMESTAMP")
 	}
-	cols = append(cols, quoteIdent(t.extra)+" JSONB")
+	if !t.side() {
+		cols = append(cols, quoteIdent(t.extra)+" JSONB")
+	}
 	q := quoteIdent(t.name)
 	ddl := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n%s,\nCONSTRAINT %s PRIMARY KEY (%s))",
 		q, strings.Join(cols, ",\n"), quoteIdent(t.name+"_pk"), pk)}
@@ -212,4 +226,75 @@ FOREIGN KEY (workspace, namespace, tgt_id) REFERENCES lightrag_graph_nodes (work
 		`CREATE INDEX IF NOT EXISTS idx_lightrag_graph_nodes_hybridrag_scan ON lightrag_graph_nodes (workspace, namespace, id COLLATE "C")`,
 		`CREATE INDEX IF NOT EXISTS idx_lightrag_graph_edges_hybridrag_scan ON lightrag_graph_edges (workspace, namespace, src_id COLLATE "C", tgt_id COLLATE "C")`,
 	}
+}
+
+// moveExtrasToSideTable is the upgrade to version 2: every LightRAG KV,
+// doc-status and vector table with a hybridrag_extra column has its extras
+// copied to the side table, stamped with their rows as they are now, and
+// the column dropped.
+func moveExtrasToSideTable(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, extrasDDL); err != nil {
+		return fmt.Errorf("create %s: %w", extrasTable, err)
+	}
+	rows, err := tx.Query(ctx, `SELECT c.relname::text, COALESCE(v.atttypmod, 0) FROM pg_class c
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'hybridrag_extra' AND NOT a.attisdropped
+LEFT JOIN pg_attribute v ON v.attrelid = c.oid AND v.attname = 'content_vector' AND NOT v.attisdropped
+WHERE c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid) AND c.relname LIKE 'lightrag\_%'
+  AND c.relname NOT IN ('lightrag_graph_nodes', 'lightrag_graph_edges')
+ORDER BY 1`)
+	if err != nil {
+		return fmt.Errorf("list tables with hybridrag_extra: %w", err)
+	}
+	type found struct {
+		name string
+		dim  int32
+	}
+	var tables []found
+	var f found
+	if _, err := pgx.ForEachRow(rows, []any{&f.name, &f.dim}, func() error {
+		tables = append(tables, f)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list tables with hybridrag_extra: %w", err)
+	}
+	for _, f := range tables {
+		t, ok := lightragTable(f.name, int(f.dim))
+		if !ok {
+			return fmt.Errorf("table %s has a hybridrag_extra column but is none of LightRAG's tables this proxy knows", f.name)
+		}
+		q := quoteIdent(t.name)
+		for _, stmt := range []string{
+			fmt.Sprintf(`INSERT INTO %s (workspace, table_name, id, stamp, extra)
+SELECT workspace, %s, id, %s, hybridrag_extra::text FROM %s WHERE hybridrag_extra IS NOT NULL
+ON CONFLICT (workspace, table_name, id) DO UPDATE SET stamp = EXCLUDED.stamp, extra = EXCLUDED.extra`,
+				extrasTable, quoteLiteral(t.name), stampExpr(t, q+"."), q),
+			fmt.Sprintf(`ALTER TABLE %s DROP COLUMN hybridrag_extra`, q),
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("%s: %s: %w", t.name, firstLine(stmt), err)
+			}
+		}
+	}
+	return nil
+}
+
+// lightragTable is the definition of LightRAG's table name (a vector table
+// with its dimension).
+func lightragTable(name string, dim int) (table, bool) {
+	for _, t := range kvTables {
+		if t.name == name {
+			return t, true
+		}
+	}
+	if name == docStatusTable.name {
+		return docStatusTable, true
+	}
+	if dim > 0 {
+		for _, b := range vectorBases {
+			if name == b.base || strings.HasPrefix(name, b.base+"_") {
+				return b.table(name, dim), true
+			}
+		}
+	}
+	return table{}, false
 }

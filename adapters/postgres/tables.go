@@ -36,13 +36,16 @@ type table struct {
 	nsCol  bool // keyed by (workspace, namespace, id)
 	idType string
 	cols   []column
-	// extra is the JSONB column holding what the fixed columns cannot (see
-	// codec.go): hybridrag_extra on LightRAG's tables, data on ours.
+	// extra is the JSONB column of our own tables holding what the fixed
+	// columns cannot (see codec.go). LightRAG's tables have none ("" here):
+	// their rows stay exactly the rows LightRAG writes, and the extras live
+	// in the side table (extras.go).
 	extra string
 	// vector tables only
 	dim int
 }
 
+// extraCol is the extra column of our namespaced doc-status table.
 const extraCol = "hybridrag_extra"
 
 func textCol(key, name string, maxLen int) column {
@@ -76,23 +79,23 @@ func withTimes(cols ...column) []column { return append(cols, kvTimes...) }
 // Namespaces are matched exactly, so "full_entities" never lands in the
 // entities table and a custom namespace never collides with LightRAG's.
 var kvTables = map[string]table{
-	"full_docs": {name: "lightrag_doc_full", idType: "VARCHAR(255)", extra: extraCol, cols: withTimes(
+	"full_docs": {name: "lightrag_doc_full", idType: "VARCHAR(255)", cols: withTimes(
 		textCol("file_path", "doc_name", 1024), textCol("content", "content", 0))},
-	"text_chunks": {name: "lightrag_doc_chunks", idType: "VARCHAR(255)", extra: extraCol, cols: withTimes(
+	"text_chunks": {name: "lightrag_doc_chunks", idType: "VARCHAR(255)", cols: withTimes(
 		textCol("full_doc_id", "full_doc_id", 256), intCol("chunk_order_index"), intCol("tokens"),
 		textCol("content", "content", 0), textCol("file_path", "file_path", 0), jsonbCol("llm_cache_list", "[]"))},
-	"llm_response_cache": {name: "lightrag_llm_cache", idType: "VARCHAR(255)", extra: extraCol, cols: []column{
+	"llm_response_cache": {name: "lightrag_llm_cache", idType: "VARCHAR(255)", cols: []column{
 		textCol("original_prompt", "original_prompt", 0), textCol("return", "return_value", 0),
 		textCol("chunk_id", "chunk_id", 255), textCol("cache_type", "cache_type", 32), jsonbCol("queryparam", ""),
 		{key: "create_time", name: "create_time", kind: kEpoch, sqlType: "TIMESTAMP DEFAULT CURRENT_TIMESTAMP"},
 		{key: "update_time", name: "update_time", kind: kEpoch, sqlType: "TIMESTAMP DEFAULT CURRENT_TIMESTAMP"}}},
-	"full_entities": {name: "lightrag_full_entities", idType: "VARCHAR(255)", extra: extraCol, cols: withTimes(
+	"full_entities": {name: "lightrag_full_entities", idType: "VARCHAR(255)", cols: withTimes(
 		jsonbCol("entity_names", ""), intCol("count"))},
-	"full_relations": {name: "lightrag_full_relations", idType: "VARCHAR(255)", extra: extraCol, cols: withTimes(
+	"full_relations": {name: "lightrag_full_relations", idType: "VARCHAR(255)", cols: withTimes(
 		jsonbCol("relation_pairs", ""), intCol("count"))},
-	"entity_chunks": {name: "lightrag_entity_chunks", idType: "VARCHAR(512)", extra: extraCol, cols: withTimes(
+	"entity_chunks": {name: "lightrag_entity_chunks", idType: "VARCHAR(512)", cols: withTimes(
 		jsonbCol("chunk_ids", ""), intCol("count"))},
-	"relation_chunks": {name: "lightrag_relation_chunks", idType: "VARCHAR(512)", extra: extraCol, cols: withTimes(
+	"relation_chunks": {name: "lightrag_relation_chunks", idType: "VARCHAR(512)", cols: withTimes(
 		jsonbCol("chunk_ids", ""), intCol("count"))},
 }
 
@@ -113,7 +116,7 @@ func docStatusCols() []column {
 // docStatusTable is LightRAG's; other doc-status namespaces share our
 // namespaced copy of its layout.
 var (
-	docStatusTable   = table{name: "lightrag_doc_status", idType: "VARCHAR(255)", extra: extraCol, cols: docStatusCols()}
+	docStatusTable   = table{name: "lightrag_doc_status", idType: "VARCHAR(255)", cols: docStatusCols()}
 	genericDocStatus = table{name: "hybridrag_doc_status", nsCol: true, idType: "TEXT", extra: extraCol, cols: docStatusCols()}
 )
 
@@ -189,8 +192,11 @@ func vectorTableName(b vectorBase, naming, model string, dim int) (string, error
 	return name, nil
 }
 
+// side reports whether the table's extras live in the side table.
+func (t table) side() bool { return t.extra == "" }
+
 func (b vectorBase) table(name string, dim int) table {
-	extra := extraCol
+	extra := ""
 	if b.nsCol {
 		extra = "data"
 	}

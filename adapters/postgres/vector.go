@@ -530,7 +530,7 @@ func (v *vectorStore) GetVectorsByIDs(ctx context.Context, ids []string) (map[st
 }
 
 // deleteWhere deletes the rows matching cond (placeholders after the scope's).
-func (v *vectorStore) deleteWhere(ctx context.Context, what string, cond func(next int) string, extra ...any) error {
+func (v *vectorStore) deleteWhere(ctx context.Context, what string, cond func(t table, next int) string, extra ...any) error {
 	ctx, cancel := v.b.ctx(ctx)
 	defer cancel()
 	t, err := v.current(ctx)
@@ -540,8 +540,8 @@ func (v *vectorStore) deleteWhere(ctx context.Context, what string, cond func(ne
 	where, args := v.scope(t).where()
 	next := len(args) + 1
 	args = append(args, extra...)
-	sql := fmt.Sprintf("DELETE FROM %s WHERE %s AND id IN (SELECT id FROM %s WHERE %s AND (%s) ORDER BY id COLLATE \"C\" FOR UPDATE)",
-		quoteIdent(t.name), where, quoteIdent(t.name), where, cond(next))
+	sql := withExtrasDeleted(t, fmt.Sprintf("DELETE FROM %s WHERE %s AND id IN (SELECT id FROM %s WHERE %s AND (%s) ORDER BY id COLLATE \"C\" FOR UPDATE)",
+		quoteIdent(t.name), where, quoteIdent(t.name), where, cond(t, next)))
 	err = retryWrite(ctx, func() error {
 		_, err := v.b.pool.Exec(ctx, sql, args...)
 		return err
@@ -549,32 +549,34 @@ func (v *vectorStore) deleteWhere(ctx context.Context, what string, cond func(ne
 	return v.b.mapError(v.op(what), err)
 }
 
-// fieldExpr reads a string field: its column, or the extra column.
+// fieldExpr reads a string field: its column, or the extra document.
 func fieldExpr(t table, key string) string {
 	for _, c := range t.cols {
 		if c.key == key && c.kind == kText {
 			return quoteIdent(c.name)
 		}
 	}
-	return fmt.Sprintf("(%s->'fields'->>'%s')", quoteIdent(t.extra), key)
+	if t.side() {
+		return fmt.Sprintf("(%s::jsonb->'fields'->>%s)", extraExpr(t), quoteLiteral(key))
+	}
+	return fmt.Sprintf("(%s->'fields'->>%s)", quoteIdent(t.extra), quoteLiteral(key))
 }
 
 func (v *vectorStore) Delete(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return v.deleteWhere(ctx, "delete from", func(n int) string { return fmt.Sprintf("id = ANY($%d)", n) }, ids)
+	return v.deleteWhere(ctx, "delete from", func(_ table, n int) string { return fmt.Sprintf("id = ANY($%d)", n) }, ids)
 }
 
 func (v *vectorStore) DeleteEntity(ctx context.Context, name string) error {
-	return v.deleteWhere(ctx, "delete entity from", func(n int) string {
-		return fmt.Sprintf("id = $%d OR %s = $%d", n, fieldExpr(v.base.table("", 0), "entity_name"), n+1)
+	return v.deleteWhere(ctx, "delete entity from", func(t table, n int) string {
+		return fmt.Sprintf("id = $%d OR %s = $%d", n, fieldExpr(t, "entity_name"), n+1)
 	}, adapters.EntityVectorID(name), name)
 }
 
 func (v *vectorStore) DeleteEntityRelation(ctx context.Context, name string) error {
-	t := v.base.table("", 0)
-	return v.deleteWhere(ctx, "delete entity relations from", func(n int) string {
+	return v.deleteWhere(ctx, "delete entity relations from", func(t table, n int) string {
 		return fmt.Sprintf("%s = $%d OR %s = $%d", fieldExpr(t, "src_id"), n, fieldExpr(t, "tgt_id"), n)
 	}, name)
 }
@@ -620,7 +622,7 @@ func (v *vectorStore) Drop(ctx context.Context) error {
 		return v.b.mapError(v.op("drop"), err)
 	}
 	where, args := v.scope(t).where()
-	_, err = v.b.pool.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s", quoteIdent(t.name), where), args...)
+	_, err = v.b.pool.Exec(ctx, withExtrasDeleted(t, fmt.Sprintf("DELETE FROM %s WHERE %s", quoteIdent(t.name), where)), args...)
 	if err != nil {
 		return v.b.mapError(v.op("drop"), err)
 	}

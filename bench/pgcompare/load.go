@@ -42,10 +42,17 @@ func chunkFields(rng *rand.Rand, i int) (content, file string, order, tokens int
 	return text(rng, 40), fmt.Sprintf("docs/file-%05d.txt", i/20), i % 20, 60 + rng.IntN(40)
 }
 
+// chunkRecord is vector row i's fields in the chunks table's column order,
+// so the adapter stores no extra for it, as the COPYed rows have none.
 func chunkRecord(rng *rand.Rand, i int) (adapters.Record, error) {
 	content, file, order, tokens := chunkFields(rng, i)
-	return json.Marshal(map[string]any{"content": content, "full_doc_id": docID(i), "chunk_order_index": order,
-		"tokens": tokens, "file_path": file})
+	return json.Marshal(struct {
+		FullDocID       string `json:"full_doc_id"`
+		ChunkOrderIndex int    `json:"chunk_order_index"`
+		Tokens          int    `json:"tokens"`
+		Content         string `json:"content"`
+		FilePath        string `json:"file_path"`
+	}{docID(i), order, tokens, content, file})
 }
 
 // loadVectors creates the chunks table and its HNSW index through the
@@ -69,16 +76,10 @@ func loadVectors(ctx context.Context, o options, b *postgres.Backend, conn *pgx.
 WHERE c.relkind = 'r' AND c.relname LIKE 'lightrag_vdb_chunks%'`).Scan(&lt.vectorTable); err != nil {
 		return fmt.Errorf("find the chunks vector table: %w", err)
 	}
-	table := pgx.Identifier{lt.vectorTable}.Sanitize()
-	var index, extra string
+	var index string
 	if err := conn.QueryRow(ctx, `SELECT indexname::text, indexdef FROM pg_indexes WHERE tablename = $1 AND indexdef ILIKE '%USING hnsw%'`,
 		lt.vectorTable).Scan(&index, &lt.indexDef); err != nil {
 		return fmt.Errorf("find the HNSW index of %s (did the adapter create one?): %w", lt.vectorTable, err)
-	}
-	// Every row has the same field order, so the adapter's extra column of
-	// row 0 is the one it would write for the others.
-	if err := conn.QueryRow(ctx, "SELECT hybridrag_extra::text FROM "+table+" WHERE id = $1", chunkID(0)).Scan(&extra); err != nil {
-		return fmt.Errorf("read row 0 of %s: %w", lt.vectorTable, err)
 	}
 	if _, err := conn.Exec(ctx, "DROP INDEX "+pgx.Identifier{index}.Sanitize()); err != nil {
 		return fmt.Errorf("drop index %s: %w", index, err)
@@ -87,10 +88,10 @@ WHERE c.relkind = 'r' AND c.relname LIKE 'lightrag_vdb_chunks%'`).Scan(&lt.vecto
 		return fmt.Errorf("register pgvector types: %w", err)
 	}
 	start := time.Now()
-	src := &vectorRows{o: o, rng: rng, i: 0, extra: extra, now: time.Unix(time.Now().Unix(), 0).UTC(), log: log, start: start}
+	src := &vectorRows{o: o, rng: rng, i: 0, now: time.Unix(time.Now().Unix(), 0).UTC(), log: log, start: start}
 	n, err := conn.CopyFrom(ctx, pgx.Identifier{lt.vectorTable},
 		[]string{"id", "workspace", "content_vector", "full_doc_id", "chunk_order_index", "tokens", "content", "file_path",
-			"create_time", "update_time", "hybridrag_extra"}, src)
+			"create_time", "update_time"}, src)
 	if err != nil {
 		return fmt.Errorf("copy vectors into %s: %w", lt.vectorTable, err)
 	}
@@ -113,7 +114,6 @@ type vectorRows struct {
 	o     options
 	rng   *rand.Rand
 	i     int
-	extra string
 	now   time.Time
 	row   []any
 	log   io.Writer
@@ -130,7 +130,7 @@ func (r *vectorRows) Next() bool {
 	}
 	content, file, order, tokens := chunkFields(r.rng, r.i)
 	r.row = []any{chunkID(r.i), benchWorkspace, pgvector.NewVector(vectorOf(r.o.seed, r.i, r.o.dim)), docID(r.i),
-		int32(order), int32(tokens), content, file, r.now, r.now, r.extra}
+		int32(order), int32(tokens), content, file, r.now, r.now}
 	return true
 }
 

@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
+
+	"github.com/hybridrag/storage-proxy/adapters/postgres"
 )
 
 // outcome is what one call returned, reduced to what both paths can be
@@ -94,10 +97,10 @@ func (h *httpPaths) post(ctx context.Context, path string, body any, out any) er
 	return nil
 }
 
-// floor is a GET of /v1/version: the HTTP round trip and middleware with no
-// storage work, to tell the proxy's fixed cost from its per-query cost.
-func (h *httpPaths) floor(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/v1/version", nil)
+// getVersion is a GET of /v1/version at base: the HTTP round trip and
+// middleware with no storage work.
+func (h *httpPaths) getVersion(ctx context.Context, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/version", nil)
 	if err != nil {
 		return err
 	}
@@ -188,32 +191,32 @@ func (h *httpPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
 }
 
 // sqlPaths run the statements adapters/postgres runs for the same calls
-// (kv.go stored, vector.go Query, graph.go GetNodesEdges), including the
-// transactions the adapter wraps the vector and graph reads in, and read
-// every column back.
+// (kv.go GetByIDs, vector.go Query, graph.go GetNodesEdges, the first two
+// built from the adapter's own select list), including the transaction the
+// adapter wraps the vector read in, and read every column back.
 type sqlPaths struct {
-	pool        *pgxpool.Pool
-	o           options
-	in          inputs
-	kvSQL       string
-	vectorSQL   string
-	nodesSQL    string
-	neighbourSQ string
+	pool      *pgxpool.Pool
+	o         options
+	in        inputs
+	kvSQL     string
+	vectorSQL string
 }
 
-func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable string) *sqlPaths {
+func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable string) (*sqlPaths, error) {
 	vt := pgx.Identifier{vectorTable}.Sanitize()
-	return &sqlPaths{pool: pool, o: o, in: in,
-		kvSQL: `SELECT id, "full_doc_id", "chunk_order_index"::bigint, "tokens"::bigint, "content", "file_path", "llm_cache_list"::text, ` +
-			`EXTRACT(EPOCH FROM "create_time")::bigint, EXTRACT(EPOCH FROM "update_time")::bigint, "hybridrag_extra"::text ` +
-			`FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
-		vectorSQL: `SELECT id, "full_doc_id", "chunk_order_index"::bigint, "tokens"::bigint, "content", "file_path", "hybridrag_extra"::text, ` +
-			`EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM ` + vt + `
-WHERE workspace = $1 AND id IN (SELECT id FROM ` + vt + ` WHERE workspace = $1 ORDER BY content_vector <=> $2::vector LIMIT $3)`,
-		nodesSQL: `SELECT id FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3)`,
-		neighbourSQ: `SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND src_id = ANY($3)
-UNION SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND tgt_id = ANY($3)`,
+	kvSel, err := postgres.SelectListSQL("lightrag_doc_chunks", 0)
+	if err != nil {
+		return nil, err
 	}
+	vecSel, err := postgres.SelectListSQL(vectorTable, o.dim)
+	if err != nil {
+		return nil, err
+	}
+	return &sqlPaths{pool: pool, o: o, in: in,
+		kvSQL: `SELECT ` + kvSel + ` FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
+		vectorSQL: `SELECT ` + vecSel + `, EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM ` + vt + `
+WHERE workspace = $1 AND id IN (SELECT id FROM ` + vt + ` WHERE workspace = $1 ORDER BY content_vector <=> $2::vector LIMIT $3)`,
+	}, nil
 }
 
 func (s *sqlPaths) kvGet(ctx context.Context, i int) (outcome, error) {
@@ -273,36 +276,28 @@ func dot32(a, b []float32) float32 {
 
 func (s *sqlPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
 	ids := s.in.graphIDs[i]
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	rows, err := s.pool.Query(ctx, postgres.NodesEdgesSQL, benchWorkspace, nsGraph, ids)
+	if err != nil {
+		return outcome{}, fmt.Errorf("nodes edges: %w", err)
+	}
 	var o outcome
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, s.nodesSQL, benchWorkspace, nsGraph, ids)
-		if err != nil {
-			return err
-		}
-		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		o.n = len(found)
-		rows, err = tx.Query(ctx, s.neighbourSQ, benchWorkspace, nsGraph, ids)
-		if err != nil {
-			return err
-		}
-		want := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			want[id] = true
-		}
-		var src, tgt string
-		_, err = pgx.ForEachRow(rows, []any{&src, &tgt}, func() error {
-			if want[src] {
-				o.edges++
-			}
-			if src != tgt && want[tgt] {
-				o.edges++
-			}
+	var node, src, tgt pgtype.Text
+	_, err = pgx.ForEachRow(rows, []any{&node, &src, &tgt}, func() error {
+		if node.Valid {
+			o.n++
 			return nil
-		})
-		return err
+		}
+		if want[src.String] {
+			o.edges++
+		}
+		if src.String != tgt.String && want[tgt.String] {
+			o.edges++
+		}
+		return nil
 	})
 	if err != nil {
 		return outcome{}, fmt.Errorf("nodes edges: %w", err)
@@ -337,53 +332,40 @@ func kinds(h *httpPaths, s *sqlPaths) []kind {
 	}
 }
 
-// timings are one kind's latencies per path.
+// timings are one kind's latencies per path, and the proxy's CPU time
+// over the kind's timed phase.
 type timings struct {
 	name          string
 	proxy, direct []time.Duration
 	matches       int // vector: results per query, summed over the timed run
+	proxyCPU      time.Duration
 }
 
-// measure runs warmup iterations (checking that both paths agree), then the
-// timed ones, alternating which path goes first.
-func measure(ctx context.Context, o options, ks []kind, floor func(context.Context) error) ([]timings, []time.Duration, error) {
-	var floors []time.Duration
+// measure runs each kind in a phase of its own: warmup iterations (checking
+// that both paths agree), then the timed ones, alternating which path goes
+// first. cpu reads the proxy's CPU time, before and after each timed phase:
+// the direct path does not touch the proxy, so the difference over the
+// phase's proxy calls is the proxy's CPU per call.
+func measure(ctx context.Context, o options, ks []kind, cpu func() (time.Duration, error)) ([]timings, error) {
 	out := make([]timings, len(ks))
-	for k := range ks {
-		out[k].name = ks[k].name
-	}
-	for i := range o.warmup + o.iterations {
-		timed := i >= o.warmup
-		t0 := time.Now()
-		if err := floor(ctx); err != nil {
-			return nil, nil, err
-		}
-		if timed {
-			floors = append(floors, time.Since(t0))
-		}
-		for k, kd := range ks {
-			first, second := kd.proxy, kd.direct
-			if i%2 == 1 {
-				first, second = second, first
+	for k, kd := range ks {
+		out[k].name = kd.name
+		var cpu0 time.Duration
+		for i := range o.warmup + o.iterations {
+			timed := i >= o.warmup
+			if i == o.warmup {
+				var err error
+				if cpu0, err = cpu(); err != nil {
+					return nil, err
+				}
 			}
-			t0 := time.Now()
-			r1, err := first(ctx, i)
-			t1 := time.Now()
+			dp, dd, p, d, err := pair(ctx, i, kd.proxy, kd.direct)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s, iteration %d: %w", kd.name, i, err)
-			}
-			r2, err := second(ctx, i)
-			t2 := time.Now()
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s, iteration %d: %w", kd.name, i, err)
-			}
-			p, d, dp, dd := r1, r2, t1.Sub(t0), t2.Sub(t1)
-			if i%2 == 1 {
-				p, d, dp, dd = r2, r1, t2.Sub(t1), t1.Sub(t0)
+				return nil, fmt.Errorf("%s, iteration %d: %w", kd.name, i, err)
 			}
 			if !timed {
 				if err := kd.check(p, d); err != nil {
-					return nil, nil, fmt.Errorf("%s, iteration %d: the paths disagree: %w", kd.name, i, err)
+					return nil, fmt.Errorf("%s, iteration %d: the paths disagree: %w", kd.name, i, err)
 				}
 				continue
 			}
@@ -391,8 +373,76 @@ func measure(ctx context.Context, o options, ks []kind, floor func(context.Conte
 			out[k].direct = append(out[k].direct, dd)
 			out[k].matches += len(p.ids)
 		}
+		cpu1, err := cpu()
+		if err != nil {
+			return nil, err
+		}
+		out[k].proxyCPU = cpu1 - cpu0
 	}
-	return out, floors, nil
+	return out, nil
+}
+
+// pair calls both paths of iteration i, the proxy first on even i and the
+// direct path first on odd i, and returns their times and outcomes.
+func pair(ctx context.Context, i int, proxy, direct func(context.Context, int) (outcome, error)) (dp, dd time.Duration, p, d outcome, err error) {
+	first, second := proxy, direct
+	if i%2 == 1 {
+		first, second = second, first
+	}
+	t0 := time.Now()
+	r1, err := first(ctx, i)
+	t1 := time.Now()
+	if err != nil {
+		return 0, 0, p, d, err
+	}
+	r2, err := second(ctx, i)
+	t2 := time.Now()
+	if err != nil {
+		return 0, 0, p, d, err
+	}
+	if i%2 == 1 {
+		return t2.Sub(t1), t1.Sub(t0), r2, r1, nil
+	}
+	return t1.Sub(t0), t2.Sub(t1), r1, r2, nil
+}
+
+// floorTimings are the HTTP floor's latencies: GET /v1/version through the
+// proxy and the same GET to a bare net/http server.
+type floorTimings struct {
+	proxy, bare []time.Duration
+	proxyCPU    time.Duration // over the timed phase
+}
+
+// measureFloor times the HTTP floor in a phase of its own (timing it inside
+// the query loop measured the machine's state after each heavy query, not
+// the round trip), alternating the proxy with a bare net/http server that
+// answers the same body, so their difference is what the proxy's HTTP layer
+// adds.
+func measureFloor(ctx context.Context, o options, h *httpPaths, bareBase string, cpu func() (time.Duration, error)) (floorTimings, error) {
+	var out floorTimings
+	get := func(base string) func(context.Context, int) (outcome, error) {
+		return func(ctx context.Context, _ int) (outcome, error) { return outcome{}, h.getVersion(ctx, base) }
+	}
+	var cpu0 time.Duration
+	for i := range o.warmup + o.iterations {
+		if i == o.warmup {
+			var err error
+			if cpu0, err = cpu(); err != nil {
+				return out, err
+			}
+		}
+		dp, db, _, _, err := pair(ctx, i, get(h.base), get(bareBase))
+		if err != nil {
+			return out, fmt.Errorf("HTTP floor, iteration %d: %w", i, err)
+		}
+		if i >= o.warmup {
+			out.proxy = append(out.proxy, dp)
+			out.bare = append(out.bare, db)
+		}
+	}
+	cpu1, err := cpu()
+	out.proxyCPU = cpu1 - cpu0
+	return out, err
 }
 
 // percentile is the nearest-rank percentile of sorted d.

@@ -175,3 +175,54 @@ func (p *proxyProc) shutdown() error {
 		return errors.New("proxy did not stop within 15s of SIGINT; killed")
 	}
 }
+
+// clockTicks is the unit of /proc/<pid>/stat's times (USER_HZ, 100 on
+// Linux whatever the kernel's HZ).
+const clockTicks = 100
+
+// cpuTime is the proxy's CPU time so far (user + system, all threads).
+func (p *proxyProc) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("read proxy CPU time: %w", err)
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields after the name", p.cmd.Process.Pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/%d/stat: %w", p.cmd.Process.Pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// bareServer is a plain net/http server on loopback answering
+// /v1/version with a body like the proxy's: the HTTP floor's reference.
+type bareServer struct {
+	srv  *http.Server
+	base string
+}
+
+func startBareServer() (*bareServer, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bare server: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"version":"bench","api":"v1"}` + "\n"))
+	})
+	s := &bareServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}, base: "http://" + l.Addr().String()}
+	go func() { _ = s.srv.Serve(l) }()
+	return s, nil
+}
+
+func (s *bareServer) close() error { return s.srv.Close() }
