@@ -555,10 +555,8 @@ func (b *Backend) prepareVectorTable(ctx context.Context, t table) (int, error) 
 		if _, err := tx.Exec(ctx, schemaLockSQL); err != nil {
 			return err
 		}
-		for _, q := range tableDDL(t) {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", firstLine(q), err)
-			}
+		if err := execDDL(ctx, tx, tableDDL(t)); err != nil {
+			return err
 		}
 		return tx.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'content_vector'`,
 			quoteIdent(t.name)).Scan(&dim)

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -78,10 +79,8 @@ func ensureSchema(ctx context.Context, conn *pgx.Conn) error {
 		// The current layout's idempotent DDL runs every time: it repairs
 		// tables LightRAG created without our columns, or that someone
 		// dropped.
-		for _, q := range currentDDL() {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return fmt.Errorf("schema v%d: %s: %w", SchemaVersion, firstLine(q), err)
-			}
+		if err := execDDL(ctx, tx, currentDDL()); err != nil {
+			return fmt.Errorf("schema v%d: %w", SchemaVersion, err)
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO hybridrag_schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING`, SchemaVersion)
 		return err
@@ -297,4 +296,54 @@ func lightragTable(name string, dim int) (table, bool) {
 		}
 	}
 	return table{}, false
+}
+
+// The idempotent DDL of a layout runs at every open, but "IF NOT EXISTS"
+// still takes the table's ACCESS EXCLUSIVE lock for ALTER TABLE: run on
+// tables that serve queries (other proxies, LightRAG itself, a concurrent
+// load touching several tables), it queues behind them and can deadlock
+// with a transaction that locks two tables in the other order. So each
+// statement first asks the catalog (no table lock) whether its object is
+// missing, and only then runs.
+var (
+	ddlCreateTable = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\S+)`)
+	ddlCreateIndex = regexp.MustCompile(`^CREATE INDEX IF NOT EXISTS (\S+) ON`)
+	ddlAddColumn   = regexp.MustCompile(`^ALTER TABLE (\S+) ADD COLUMN IF NOT EXISTS (\S+)`)
+)
+
+// ddlNeeded reports whether q would change anything; a statement of
+// another form always runs.
+func ddlNeeded(ctx context.Context, tx pgx.Tx, q string) (bool, error) {
+	var missing bool
+	var err error
+	switch {
+	case ddlCreateTable.MatchString(q):
+		err = tx.QueryRow(ctx, `SELECT to_regclass($1) IS NULL`, ddlCreateTable.FindStringSubmatch(q)[1]).Scan(&missing)
+	case ddlCreateIndex.MatchString(q):
+		err = tx.QueryRow(ctx, `SELECT to_regclass($1) IS NULL`, ddlCreateIndex.FindStringSubmatch(q)[1]).Scan(&missing)
+	case ddlAddColumn.MatchString(q):
+		m := ddlAddColumn.FindStringSubmatch(q)
+		err = tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1)
+AND attname = $2 AND NOT attisdropped)`, m[1], strings.ReplaceAll(strings.Trim(m[2], `"`), `""`, `"`)).Scan(&missing)
+	default:
+		return true, nil
+	}
+	return missing, err
+}
+
+// execDDL runs the statements of ddl whose objects are missing.
+func execDDL(ctx context.Context, tx pgx.Tx, ddl []string) error {
+	for _, q := range ddl {
+		needed, err := ddlNeeded(ctx, tx, q)
+		if err != nil {
+			return fmt.Errorf("%s: %w", firstLine(q), err)
+		}
+		if !needed {
+			continue
+		}
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(q), err)
+		}
+	}
+	return nil
 }

@@ -179,10 +179,8 @@ func (b *Backend) ensureVectorTable(ctx context.Context, t table) (int, error) {
 			b.log.Warn("no ANN index: pgvector indexes at most 4000 dimensions, queries scan the whole table",
 				logKeyTable, t.name, logKeyDim, t.dim)
 		}
-		for _, q := range ddl {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", firstLine(q), err)
-			}
+		if err := execDDL(ctx, tx, ddl); err != nil {
+			return err
 		}
 		return tx.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'content_vector'`,
 			quoteIdent(t.name)).Scan(&dim)
