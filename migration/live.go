@@ -283,19 +283,11 @@ func (l *Live) Start(ctx context.Context, name string, req Request) (*LiveJob, e
 	if err != nil {
 		return nil, err
 	}
-	sw := l.Switcher
-	reg, err := registry.LoadOrDefault(sw.RegistryPath)
+	reg, cur, err := l.idle(name)
 	if err != nil {
 		return nil, err
 	}
-	cur, ok := reg.Databases[name]
-	if !ok {
-		return nil, &backends.UnknownDatabaseError{Name: name, Known: reg.Names()}
-	}
-	if cur.Live != nil {
-		return nil, l.resumeOrConflict(name)
-	}
-	t, err := sw.Resolve(reg, name, req.Settings())
+	t, err := l.Switcher.Resolve(reg, name, req.Settings())
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +295,23 @@ func (l *Live) Start(ctx context.Context, name string, req Request) (*LiveJob, e
 		return nil, invalid("give another server, workspace or folder", "database %s is already served by that backend", name)
 	}
 	return l.begin(ctx, name, cur, t.Entry, t.DefName, opt, req.Force, false)
+}
+
+// idle returns the registry and database name's entry, which must have no
+// live migration recorded.
+func (l *Live) idle(name string) (*registry.Registry, registry.Database, error) {
+	reg, err := registry.LoadOrDefault(l.Switcher.RegistryPath)
+	if err != nil {
+		return nil, registry.Database{}, err
+	}
+	cur, ok := reg.Databases[name]
+	if !ok {
+		return nil, cur, &backends.UnknownDatabaseError{Name: name, Known: reg.Names()}
+	}
+	if cur.Live != nil {
+		return nil, cur, l.resumeOrConflict(name)
+	}
+	return reg, cur, nil
 }
 
 func (l *Live) resumeOrConflict(name string) error {
@@ -323,16 +332,9 @@ func (l *Live) Rollback(ctx context.Context, name string, req Request) (*LiveJob
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registry.LoadOrDefault(l.Switcher.RegistryPath)
+	reg, cur, err := l.idle(name)
 	if err != nil {
 		return nil, err
-	}
-	cur, ok := reg.Databases[name]
-	if !ok {
-		return nil, &backends.UnknownDatabaseError{Name: name, Known: reg.Names()}
-	}
-	if cur.Live != nil {
-		return nil, l.resumeOrConflict(name)
 	}
 	if cur.Archive == nil {
 		return nil, adapters.Errorf(adapters.ErrConflict, "nothing_to_roll_back",

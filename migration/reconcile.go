@@ -48,10 +48,7 @@ func liveHashVector(r adapters.VectorRecord) recordHash {
 
 // liveHashes are a batch's record hashes keyed as liveKey says.
 func liveHashes(b adapters.Batch) []recordHash {
-	out := make([]recordHash, 0, b.Len())
-	for _, r := range b.KV {
-		out = append(out, hashKV(r))
-	}
+	out := hashes(adapters.Batch{KV: b.KV})
 	for _, r := range b.Vectors {
 		out = append(out, liveHashVector(r))
 	}
