@@ -17,6 +17,8 @@ const (
 	// envAllowRoots lists folders (separated like PATH) where database
 	// paths given through the admin API may lie, besides the data folder.
 	envAllowRoots = "HYBRIDRAG_ALLOW_ROOTS"
+	// envPprof is the loopback address of the opt-in profiling endpoint.
+	envPprof = "HYBRIDRAG_PPROF"
 )
 
 const (
