@@ -21,8 +21,8 @@ import (
 
 type serveOptions struct {
 	listen, token, logFormat, logLevel, maxBody, pprof string
-	otelStdout, metrics                         bool
-	allowRoots                                  []string
+	otelStdout, metrics                                bool
+	allowRoots                                         []string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
