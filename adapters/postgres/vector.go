@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -341,6 +342,17 @@ func distanceExpr(t table, n int) string {
 // similarity >= Threshold. The index (HNSW) picks the candidates; their
 // similarity is then computed exactly in float32 as NanoVectorDB does. Ties
 // are ordered by id (byte order): PostgreSQL has no storage order to keep.
+//
+// The planner costs a sequential scan with a top-N sort below the HNSW scan
+// (it does not count reading each 6 KB vector out of TOAST), so it never
+// picks the index, and a scan takes 10-20x longer than the index from a few
+// hundred rows up. The query therefore runs with sorting disabled, which
+// leaves the index's ordered scan as the one plan (annSettings). The
+// workspace filter is applied during the scan; pgvector 0.8's iterative
+// scan keeps going until TopK rows of this workspace are found. When the
+// index still yields fewer than TopK rows (a workspace smaller than TopK,
+// or one too rare in a shared table for the scan's limit) the query runs
+// again exactly. VectorQuery.Exact scans exactly from the start.
 func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adapters.VectorMatch, error) {
 	out := []adapters.VectorMatch{}
 	ctx, cancel := v.b.ctx(ctx)
@@ -355,48 +367,35 @@ func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adap
 	if len(q.Vector) != t.dim {
 		return nil, adapters.DimensionError(v.nsID, t.dim, len(q.Vector))
 	}
-	where, args := v.scope(t).where()
-	args = append(args, pgvector.NewVector(q.Vector), int64(q.TopK))
-	qn, kn := len(args)-1, len(args)
-	sql := fmt.Sprintf(`SELECT %s, EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM %s
-WHERE %s AND id IN (SELECT id FROM %s WHERE %s ORDER BY %s LIMIT $%d)`,
-		selectList(t), quoteIdent(t.name), where, quoteIdent(t.name), where, distanceExpr(t, qn), kn)
+	iterative, err := v.b.iterativeScan(ctx)
+	if err != nil {
+		return nil, v.b.mapError(v.op("query"), err)
+	}
+	sql, args := v.querySQL(t, q)
+	qnorm := normalize(q.Vector)
 	err = pgx.BeginFunc(ctx, v.b.pool, func(tx pgx.Tx) error {
-		if q.Exact {
-			// A sequential scan: HNSW is approximate.
-			if _, err := tx.Exec(ctx, `SET LOCAL enable_indexscan = off`); err != nil {
+		exact := q.Exact
+		if !exact {
+			if _, err := tx.Exec(ctx, annSettingsSQL(iterative), strconv.Itoa(min(max(q.TopK, 40), 1000))); err != nil {
 				return err
 			}
 		}
-		// HNSW returns at most ef_search candidates.
-		if ef := min(max(q.TopK, 40), 1000); ef > 40 {
-			if _, err := tx.Exec(ctx, `SELECT set_config('hnsw.ef_search', $1, true)`, strconv.Itoa(ef)); err != nil {
+		for {
+			if exact {
+				// A sequential scan (or the workspace's btree) and a sort:
+				// HNSW is approximate.
+				if _, err := tx.Exec(ctx, exactSettingsSQL); err != nil {
+					return err
+				}
+			}
+			var rows int
+			var err error
+			out, rows, err = v.queryRows(ctx, tx, t, sql, args, qnorm, q.Threshold, out[:0])
+			if err != nil || exact || rows >= q.TopK {
 				return err
 			}
+			exact = true
 		}
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		qn := normalize(q.Vector)
-		for rows.Next() {
-			var created pgtype.Int8
-			var vec pgvector.Vector
-			id, rec, err := scanRecord(t, rows, &created, &vec)
-			if err != nil {
-				return err
-			}
-			sim := dot(qn, normalize(vec.Slice()))
-			if sim < q.Threshold {
-				continue
-			}
-			out = append(out, adapters.VectorMatch{
-				VectorRecord: vectorRecord(id, rec, created.Int64),
-				Similarity:   sim,
-			})
-		}
-		return rows.Err()
 	})
 	if err != nil {
 		return nil, v.b.mapError(v.op("query"), err)
@@ -411,6 +410,100 @@ WHERE %s AND id IN (SELECT id FROM %s WHERE %s ORDER BY %s LIMIT $%d)`,
 		out = out[:q.TopK]
 	}
 	return out, nil
+}
+
+// querySQL is the vector query: the TopK rows of the namespace nearest to
+// q.Vector, by the distance the index orders by.
+func (v *vectorStore) querySQL(t table, q adapters.VectorQuery) (string, []any) {
+	where, args := v.scope(t).where()
+	args = append(args, pgvector.NewVector(q.Vector), int64(q.TopK))
+	qn, kn := len(args)-1, len(args)
+	return fmt.Sprintf(`SELECT %s, EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM %s
+WHERE %s ORDER BY %s LIMIT $%d`,
+		selectList(t), quoteIdent(t.name), where, distanceExpr(t, qn), kn), args
+}
+
+// annCaps is whether the server's pgvector has iterative index scans
+// (0.8.0 and later), read once.
+type annCaps struct {
+	mu        sync.Mutex
+	known     bool
+	iterative bool
+}
+
+// iterativeScan reports whether hnsw.iterative_scan exists on the server.
+func (b *Backend) iterativeScan(ctx context.Context) (bool, error) {
+	b.ann.mu.Lock()
+	defer b.ann.mu.Unlock()
+	if b.ann.known {
+		return b.ann.iterative, nil
+	}
+	var version string
+	err := b.pool.QueryRow(ctx, `SELECT COALESCE((SELECT extversion FROM pg_extension WHERE extname = 'vector'), '')`).Scan(&version)
+	if err != nil {
+		return false, err
+	}
+	b.ann.known, b.ann.iterative = true, versionAtLeast(version, 0, 8)
+	return b.ann.iterative, nil
+}
+
+// versionAtLeast compares a "major.minor[.patch]" version.
+func versionAtLeast(v string, major, minor int) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || (ma == major && mi >= minor)
+}
+
+// annSettingsSQL makes the index's ordered scan the only plan for this
+// transaction's vector query ($1 is hnsw.ef_search: HNSW returns at most that
+// many candidates). With iterative scans (pgvector 0.8) a filtered scan goes
+// on past ef_search until LIMIT rows pass the workspace filter;
+// relaxed_order is enough because Query re-sorts by exact similarity.
+func annSettingsSQL(iterative bool) string {
+	sql := `SELECT set_config('enable_sort', 'off', true), set_config('hnsw.ef_search', $1, true)`
+	if iterative {
+		sql += `, set_config('hnsw.iterative_scan', 'relaxed_order', true)`
+	}
+	return sql
+}
+
+// exactSettingsSQL turns the index scan off (and sorting back on).
+const exactSettingsSQL = `SELECT set_config('enable_sort', 'on', true), set_config('enable_indexscan', 'off', true)`
+
+// queryRows runs one vector query, appending the rows at or above
+// threshold to out; rows is how many the query returned.
+func (v *vectorStore) queryRows(ctx context.Context, tx pgx.Tx, t table, sql string, args []any, qnorm []float32, threshold float32, out []adapters.VectorMatch) ([]adapters.VectorMatch, int, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+		var created pgtype.Int8
+		var vec pgvector.Vector
+		id, rec, err := scanRecord(t, rows, &created, &vec)
+		if err != nil {
+			return nil, 0, err
+		}
+		sim := dot(qnorm, normalize(vec.Slice()))
+		if sim < threshold {
+			continue
+		}
+		out = append(out, adapters.VectorMatch{
+			VectorRecord: vectorRecord(id, rec, created.Int64),
+			Similarity:   sim,
+		})
+	}
+	return out, n, rows.Err()
 }
 
 // normalize returns v scaled to unit length in float32 (NanoVectorDB's
