@@ -42,13 +42,16 @@ type options struct {
 	proxyBin    string
 	indexMemory string
 	quiet       bool
+	// recallQueries are asked again, through the proxy and exactly, for
+	// recall (each exact scan reads the whole table).
+	recallQueries int
 }
 
 func defaultOptions() options {
 	return options{
 		vectors: 100_000, dim: 1536, kvRecords: 10_000, nodes: 20_000, edges: 40_000,
 		iterations: 1000, warmup: 50, topK: 10, threshold: 0.2, kvBatch: 10, graphBatch: 40,
-		seed: 1, indexMemory: "2GB",
+		seed: 1, indexMemory: "2GB", recallQueries: 100,
 	}
 }
 
@@ -70,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the bench database instead of dropping it")
 	fs.StringVar(&o.proxyBin, "proxy-bin", "", "prebuilt proxy binary (default: go build ./cmd/proxy)")
 	fs.StringVar(&o.indexMemory, "index-memory", o.indexMemory, "maintenance_work_mem for the HNSW build")
+	fs.IntVar(&o.recallQueries, "recall-queries", o.recallQueries, "vector queries compared with an exact scan for recall@k")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

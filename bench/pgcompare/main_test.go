@@ -35,6 +35,9 @@ func TestRunTiny(t *testing.T) {
 	require.NoError(t, run(ctx, o, &out), out.String())
 	require.Contains(t, out.String(), "| get_nodes_edges_batch 40 nodes |")
 	require.Contains(t, out.String(), "Proxy peak RSS (VmHWM)")
+	require.Contains(t, out.String(), "Recall@10 of the proxy's answers")
+	require.Regexp(t, `HNSW index scans: \d+, expected at least 24 .*: ok`, out.String())
+	require.Contains(t, out.String(), "Index Scan using")
 }
 
 func TestParseFlags(t *testing.T) {

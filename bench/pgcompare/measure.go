@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -209,7 +211,7 @@ func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable string) *
 			`FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
 		vectorSQL: `SELECT id, "full_doc_id", "chunk_order_index"::bigint, "tokens"::bigint, "content", "file_path", "hybridrag_extra"::text, ` +
 			`EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM ` + vt + `
-WHERE workspace = $1 AND id IN (SELECT id FROM ` + vt + ` WHERE workspace = $1 ORDER BY content_vector <=> $2::vector LIMIT $3)`,
+WHERE workspace = $1 ORDER BY content_vector <=> $2::vector LIMIT $3`,
 		nodesSQL: `SELECT id FROM lightrag_graph_nodes WHERE workspace = $1 AND namespace = $2 AND id = ANY($3)`,
 		neighbourSQ: `SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND src_id = ANY($3)
 UNION SELECT src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND tgt_id = ANY($3)`,
@@ -232,9 +234,54 @@ func (s *sqlPaths) kvGet(ctx context.Context, i int) (outcome, error) {
 	return o, rows.Err()
 }
 
+// annSettingsSQL is what adapters/postgres sets in the vector query's
+// transaction (vector.go annSettingsSQL, pgvector 0.8): sorting off, so the
+// HNSW index's ordered scan is the one plan; ef_search; iterative scan.
+const annSettingsSQL = `SELECT set_config('enable_sort', 'off', true), set_config('hnsw.ef_search', $1, true), ` +
+	`set_config('hnsw.iterative_scan', 'relaxed_order', true)`
+
+// exactSettingsSQL is the adapter's exact scan (VectorQuery.Exact): no index.
+const exactSettingsSQL = `SELECT set_config('enable_sort', 'on', true), set_config('enable_indexscan', 'off', true)`
+
+// efSearch is the adapter's hnsw.ef_search for a top k.
+func efSearch(k int) string { return strconv.Itoa(min(max(k, 40), 1000)) }
+
 func (s *sqlPaths) vectorQuery(ctx context.Context, i int) (outcome, error) {
+	return s.vectorQueryWith(ctx, i, annSettingsSQL, efSearch(s.o.topK))
+}
+
+// exactVectorQuery is the exact answer the recall is measured against.
+func (s *sqlPaths) exactVectorQuery(ctx context.Context, i int) (outcome, error) {
+	return s.vectorQueryWith(ctx, i, exactSettingsSQL)
+}
+
+// explainVector is the plan of the direct vector query under the adapter's
+// settings.
+func (s *sqlPaths) explainVector(ctx context.Context) (string, error) {
+	var plan []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, annSettingsSQL, efSearch(s.o.topK)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN "+s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[0]), int64(s.o.topK))
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("explain the vector query: %w", err)
+	}
+	return strings.Join(plan, "\n"), nil
+}
+
+func (s *sqlPaths) vectorQueryWith(ctx context.Context, i int, settings string, settingArgs ...any) (outcome, error) {
 	var o outcome
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, settings, settingArgs...); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[i]), int64(s.o.topK))
 		if err != nil {
 			return err

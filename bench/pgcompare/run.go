@@ -25,12 +25,19 @@ type result struct {
 	timings   []timings
 	floor     []time.Duration
 	hnswScans int64
-	hwmKB     int64
-	rssKB     int64
-	startRSS  int64
-	loadAvg   string
-	total     time.Duration
-	setupTime time.Duration
+	// vectorPlan is the direct vector query's plan under the adapter's
+	// settings; recall compares the proxy's answers with exact ones.
+	vectorPlan    string
+	recallFound   int
+	recallExact   int
+	recallQueries int
+	expectedScans int64
+	hwmKB         int64
+	rssKB         int64
+	startRSS      int64
+	loadAvg       string
+	total         time.Duration
+	setupTime     time.Duration
 }
 
 // run is the whole bench: fresh database, load, proxy, measurement, report.
@@ -91,8 +98,21 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	h := &httpPaths{base: proxy.base, o: o, in: in,
 		c: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}}
 	defer h.c.CloseIdleConnections()
+	sp := newSQLPaths(pool, o, in, res.load.vectorTable)
+	// The one plan the vector query is meant to have: fail before timing
+	// anything else.
+	if res.vectorPlan, err = sp.explainVector(ctx); err != nil {
+		return err
+	}
+	if !strings.Contains(res.vectorPlan, "Index Scan using") || !strings.Contains(res.vectorPlan, "hnsw") {
+		return fmt.Errorf("FAIL: the vector query does not use the HNSW index under the adapter's settings; plan:\n%s", res.vectorPlan)
+	}
 	fmt.Fprintf(out, "measuring through the proxy (%s, pid %d) and straight to PostgreSQL ...\n", proxy.base, proxy.cmd.Process.Pid)
-	if res.timings, res.floor, err = measure(ctx, o, kinds(h, newSQLPaths(pool, o, in, res.load.vectorTable)), h.floor); err != nil {
+	if res.timings, res.floor, err = measure(ctx, o, kinds(h, sp), h.floor); err != nil {
+		return fmt.Errorf("%w\nproxy log tail:\n%s", err, proxy.tail())
+	}
+	fmt.Fprintf(out, "recall of the proxy's vector answers against exact scans (%d queries) ...\n", min(o.recallQueries, o.warmup+o.iterations))
+	if err := measureRecall(ctx, o, h, sp, &res); err != nil {
 		return fmt.Errorf("%w\nproxy log tail:\n%s", err, proxy.tail())
 	}
 	if res.hwmKB, res.rssKB, err = proxy.memory(); err != nil {
@@ -104,11 +124,56 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return err
 	}
 	pool.Close()
-	if res.hnswScans, err = indexScans(ctx, db.dsn, res.load.vectorTable); err != nil {
+	// Every proxy and direct query of the timed loop and the recall's proxy
+	// queries scan the index once.
+	res.expectedScans = int64(2*(o.warmup+o.iterations) + res.recallQueries)
+	if res.hnswScans, err = indexScans(ctx, db.dsn, res.load.vectorTable, res.expectedScans); err != nil {
 		return err
 	}
 	res.total = time.Since(start)
 	report(out, res)
+	var fails []error
+	if res.hnswScans < res.expectedScans {
+		fails = append(fails, fmt.Errorf("FAIL: the HNSW index was scanned %d times for %d index queries: some vector queries used another plan",
+			res.hnswScans, res.expectedScans))
+	}
+	if r := res.recall(); r < recallTarget {
+		fails = append(fails, fmt.Errorf("FAIL: recall@%d %.3f is below %.2f", o.topK, r, recallTarget))
+	}
+	return errors.Join(fails...)
+}
+
+// recallTarget is issue 12's minimum recall@k of the indexed query.
+const recallTarget = 0.95
+
+func (r result) recall() float64 {
+	if r.recallExact == 0 {
+		return 1
+	}
+	return float64(r.recallFound) / float64(r.recallExact)
+}
+
+// measureRecall asks the proxy and an exact scan the same queries: recall
+// is the share of the exact answers' ids (threshold applied to both) the
+// proxy returned.
+func measureRecall(ctx context.Context, o options, h *httpPaths, sp *sqlPaths, res *result) error {
+	res.recallQueries = min(o.recallQueries, o.warmup+o.iterations)
+	for i := range res.recallQueries {
+		p, err := h.vectorQuery(ctx, i)
+		if err != nil {
+			return fmt.Errorf("recall, query %d: %w", i, err)
+		}
+		e, err := sp.exactVectorQuery(ctx, i)
+		if err != nil {
+			return fmt.Errorf("recall, query %d: %w", i, err)
+		}
+		for _, id := range e.ids {
+			if slices.Contains(p.ids, id) {
+				res.recallFound++
+			}
+		}
+		res.recallExact += len(e.ids)
+	}
 	return nil
 }
 
@@ -127,20 +192,35 @@ func directPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// indexScans is how often the vector table's HNSW index was scanned.
-func indexScans(ctx context.Context, dsn, table string) (int64, error) {
+// indexScans is how often the vector table's HNSW index was scanned. Ended
+// sessions report their counts a moment after they close: it reads again
+// for a few seconds while the count is below want.
+func indexScans(ctx context.Context, dsn, table string, want int64) (int64, error) {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return 0, fmt.Errorf("connect for index statistics: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var n int64
-	err = conn.QueryRow(ctx, `SELECT COALESCE(sum(s.idx_scan), 0)::bigint FROM pg_stat_user_indexes s JOIN pg_indexes i
+	for try := 0; ; try++ {
+		// A snapshot is kept for the transaction: read each time afresh.
+		if _, err := conn.Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
+			return 0, fmt.Errorf("read index statistics: %w", err)
+		}
+		err = conn.QueryRow(ctx, `SELECT COALESCE(sum(s.idx_scan), 0)::bigint FROM pg_stat_user_indexes s JOIN pg_indexes i
 ON i.indexname = s.indexrelname AND i.tablename = s.relname WHERE s.relname = $1 AND i.indexdef ILIKE '%USING hnsw%'`, table).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("read index statistics: %w", err)
+		if err != nil {
+			return 0, fmt.Errorf("read index statistics: %w", err)
+		}
+		if n >= want || try == 20 {
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return n, nil
 }
 
 func loadAvg() string {
@@ -192,9 +272,42 @@ func report(w io.Writer, r result) {
 		float64(r.hwmKB)/1024, verdict, float64(r.startRSS)/1024, float64(r.rssKB)/1024)
 	for _, t := range r.timings {
 		if t.matches > 0 {
-			fmt.Fprintf(w, "Vector queries returned %.1f matches on average (threshold %.2f); HNSW index scans during the run: %d (both paths, %d queries).\n",
-				float64(t.matches)/float64(len(t.proxy)), o.threshold, r.hnswScans, 2*(o.warmup+o.iterations))
+			verdict := "ok"
+			if p := percentile(t.proxy, 50); p >= vectorP50Target {
+				verdict = "ABOVE TARGET"
+			}
+			fmt.Fprintf(w, "Vector queries returned %.1f matches on average (threshold %.2f); proxy p50 %s (target < %s: %s).\n",
+				float64(t.matches)/float64(len(t.proxy)), o.threshold, ms(percentile(t.proxy, 50)), ms(vectorP50Target), verdict)
 		}
 	}
+	verdict = "ok"
+	if r.hnswScans < r.expectedScans {
+		verdict = "FAIL: another plan was used"
+	}
+	fmt.Fprintf(w, "HNSW index scans: %d, expected at least %d (every timed and warm-up query of both paths, and the recall's proxy queries): %s.\n",
+		r.hnswScans, r.expectedScans, verdict)
+	verdict = "ok"
+	if r.recall() < recallTarget {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "Recall@%d of the proxy's answers against exact scans (threshold applied to both): **%.3f** (%d of %d ids, %d queries; target >= %.2f: %s).\n",
+		o.topK, r.recall(), r.recallFound, r.recallExact, r.recallQueries, recallTarget, verdict)
+	fmt.Fprintf(w, "Plan of the vector query under the adapter's settings (enable_sort off, hnsw.ef_search %s, hnsw.iterative_scan relaxed_order): `%s`.\n",
+		efSearch(o.topK), planSummary(r.vectorPlan))
 	fmt.Fprintf(w, "Wall time: setup+load %s, total %s.\n", r.setupTime.Round(time.Second), r.total.Round(time.Second))
+}
+
+// vectorP50Target is issue 12's latency target for the indexed top k.
+const vectorP50Target = 15 * time.Millisecond
+
+// planSummary is the plan's node lines without the query vector.
+func planSummary(plan string) string {
+	var nodes []string
+	for _, l := range strings.Split(plan, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "->"))
+		if i := strings.Index(l, "  (cost="); i > 0 {
+			nodes = append(nodes, l[:i])
+		}
+	}
+	return strings.Join(nodes, " <- ")
 }
