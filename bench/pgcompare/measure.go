@@ -52,7 +52,7 @@ func makeInputs(o options) inputs {
 		for _, j := range sample(rng, o.kvRecords, o.kvBatch) {
 			in.kvIDs[i] = append(in.kvIDs[i], chunkID(j))
 		}
-		in.vectors[i] = queryVector(o.seed, rng, o.vectors, 10, o.dim)
+		in.vectors[i] = o.gen.query(rng, o.vectors, 10)
 		for _, j := range sample(rng, o.nodes, o.graphBatch) {
 			in.graphIDs[i] = append(in.graphIDs[i], nodeID(j))
 		}
@@ -244,7 +244,7 @@ const annSettingsSQL = `SELECT set_config('enable_sort', 'off', true), set_confi
 const exactSettingsSQL = `SELECT set_config('enable_sort', 'on', true), set_config('enable_indexscan', 'off', true)`
 
 // efSearch is the adapter's hnsw.ef_search for a top k.
-func efSearch(k int) string { return strconv.Itoa(min(max(k, 40), 1000)) }
+func efSearch(k int) string { return strconv.Itoa(min(max(100, 2*k), 1000)) }
 
 func (s *sqlPaths) vectorQuery(ctx context.Context, i int) (outcome, error) {
 	return s.vectorQueryWith(ctx, i, annSettingsSQL, efSearch(s.o.topK))
@@ -279,10 +279,16 @@ func (s *sqlPaths) explainVector(ctx context.Context) (string, error) {
 func (s *sqlPaths) vectorQueryWith(ctx context.Context, i int, settings string, settingArgs ...any) (outcome, error) {
 	var o outcome
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, settings, settingArgs...); err != nil {
+		// Settings and query in one round trip, as the adapter sends them.
+		batch := &pgx.Batch{}
+		batch.Queue(settings, settingArgs...)
+		batch.Queue(s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[i]), int64(s.o.topK))
+		br := tx.SendBatch(ctx, batch)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[i]), int64(s.o.topK))
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}

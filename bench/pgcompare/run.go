@@ -32,6 +32,7 @@ type result struct {
 	recallExact   int
 	recallQueries int
 	expectedScans int64
+	scansBefore   int64
 	hwmKB         int64
 	rssKB         int64
 	startRSS      int64
@@ -44,11 +45,20 @@ type result struct {
 // Cleanup (proxy, temp dir, database) runs whatever fails.
 func run(ctx context.Context, o options, out io.Writer) (err error) {
 	start := time.Now()
+	o.gen = newVectorGen(o)
 	res := result{o: o, loadAvg: loadAvg()}
 	fmt.Fprintf(out, "pgcompare: %d x %d vectors, %d KV, graph %d/%d, %d iterations (+%d warmup); machine %d cores, load %s\n",
 		o.vectors, o.dim, o.kvRecords, o.nodes, o.edges, o.iterations, o.warmup, runtime.NumCPU(), res.loadAvg)
-	db, err := createBenchDB(ctx, o.dsn)
-	if err != nil {
+	var db *benchDB
+	if o.reuse != "" {
+		// A database a --keep run loaded with the same data flags: no load,
+		// never dropped.
+		dsn, err := withDatabase(o.dsn, o.reuse)
+		if err != nil {
+			return err
+		}
+		db, o.keep = &benchDB{admin: o.dsn, name: o.reuse, dsn: dsn}, true
+	} else if db, err = createBenchDB(ctx, o.dsn); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "database %s on %s\n", db.name, redact(o.dsn))
@@ -70,7 +80,16 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			return err
 		}
 	}
-	if res.load, err = load(ctx, o, db.dsn, out); err != nil {
+	if o.reuse != "" {
+		res.load, err = reused(ctx, o, db.dsn)
+	} else {
+		res.load, err = load(ctx, o, db.dsn, out)
+	}
+	if err != nil {
+		return err
+	}
+	// Index scans before this run (a reused database has earlier ones).
+	if res.scansBefore, err = indexScans(ctx, db.dsn, res.load.vectorTable, 0); err != nil {
 		return err
 	}
 	pool, err := directPool(ctx, db.dsn)
@@ -127,9 +146,10 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	// Every proxy and direct query of the timed loop and the recall's proxy
 	// queries scan the index once.
 	res.expectedScans = int64(2*(o.warmup+o.iterations) + res.recallQueries)
-	if res.hnswScans, err = indexScans(ctx, db.dsn, res.load.vectorTable, res.expectedScans); err != nil {
+	if res.hnswScans, err = indexScans(ctx, db.dsn, res.load.vectorTable, res.scansBefore+res.expectedScans); err != nil {
 		return err
 	}
+	res.hnswScans -= res.scansBefore
 	res.total = time.Since(start)
 	report(out, res)
 	var fails []error
@@ -240,11 +260,15 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float
 func report(w io.Writer, r result) {
 	o := r.o
 	fmt.Fprintf(w, "\n### PostgreSQL: proxy vs direct pgx (bench/pgcompare)\n\n")
-	fmt.Fprintf(w, "Data: %d x %d float32 unit vectors in `chunks` (HNSW m=16, ef_construction=64, cosine), %d `text_chunks` records, graph %d nodes / %d edges; PostgreSQL database size **%.2f GB** (%d bytes).\n",
-		o.vectors, o.dim, o.kvRecords, o.nodes, o.edges, float64(r.dbBytes)/1e9, r.dbBytes)
-	fmt.Fprintf(w, "Load: adapter creates the table and index (1 upsert), index dropped, %d rows COPYed in %s, index rebuilt (%s) in %s; KV through the adapter %s; graph through the adapter %s; ANALYZE %s.\n",
-		o.vectors-1, r.load.copyRows.Round(time.Millisecond), "maintenance_work_mem "+o.indexMemory, r.load.indexBuild.Round(time.Millisecond),
-		r.load.kv.Round(time.Millisecond), r.load.graph.Round(time.Millisecond), r.load.analyze.Round(time.Millisecond))
+	fmt.Fprintf(w, "Data: %d x %d float32 unit vectors (`--data %s`) in `chunks` (HNSW m=16, ef_construction=64, cosine), %d `text_chunks` records, graph %d nodes / %d edges; PostgreSQL database size **%.2f GB** (%d bytes).\n",
+		o.vectors, o.dim, o.data, o.kvRecords, o.nodes, o.edges, float64(r.dbBytes)/1e9, r.dbBytes)
+	if o.reuse != "" {
+		fmt.Fprintf(w, "Load: none, database %s reused (loaded by an earlier --keep run with the same data flags).\n", o.reuse)
+	} else {
+		fmt.Fprintf(w, "Load: adapter creates the table and index (1 upsert), index dropped, %d rows COPYed in %s, index rebuilt (%s) in %s; KV through the adapter %s; graph through the adapter %s; ANALYZE %s.\n",
+			o.vectors-1, r.load.copyRows.Round(time.Millisecond), "maintenance_work_mem "+o.indexMemory, r.load.indexBuild.Round(time.Millisecond),
+			r.load.kv.Round(time.Millisecond), r.load.graph.Round(time.Millisecond), r.load.analyze.Round(time.Millisecond))
+	}
 	fmt.Fprintf(w, "Run: %d timed iterations per query and path after %d warmup (results checked equal on warmup), paths interleaved, one client, keep-alive HTTP on loopback; %d cores, load average at start %s.\n\n",
 		o.iterations, o.warmup, runtime.NumCPU(), r.loadAvg)
 	fmt.Fprintf(w, "| query | proxy p50 | proxy p90 | direct p50 | direct p90 | p50 ratio proxy/direct (target <= 1.3) |\n")
