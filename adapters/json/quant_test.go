@@ -248,3 +248,31 @@ func BenchmarkQuantize100k(b *testing.B) {
 		newQuantized(m, dim)
 	}
 }
+
+// Concurrent first queries build the int8 copy once (run with -race).
+func TestQuantizedConcurrentFirstQueries(t *testing.T) {
+	const dim = 32
+	rng := rand.New(rand.NewPCG(31, 32))
+	rows := make([][]float32, quantMinRows+100)
+	for i := range rows {
+		rows[i] = randUnit(rng, dim)
+	}
+	d := matrixOf(dim, rows)
+	q := randUnit(rng, dim)
+	want := bruteTopK(d.matrix, dim, q, 10, 0)
+	errs := make(chan error, 4)
+	got := make([][]hit, 4)
+	for g := range 4 {
+		go func() {
+			var err error
+			got[g], err = d.topK(context.Background(), q, 10, 0)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	for g := range 4 {
+		require.Equal(t, want, got[g])
+	}
+}
