@@ -347,7 +347,7 @@ func distanceExpr(t table, n int) string {
 // (it does not count reading each 6 KB vector out of TOAST), so it never
 // picks the index, and a scan takes 10-20x longer than the index from a few
 // hundred rows up. The query therefore runs with sorting disabled, which
-// leaves the index's ordered scan as the one plan (annSettings). The
+// leaves the index's ordered scan as the one plan (annSettingsSQL). The
 // workspace filter is applied during the scan; pgvector 0.8's iterative
 // scan keeps going until TopK rows of this workspace are found. When the
 // index still yields fewer than TopK rows (a workspace smaller than TopK,
