@@ -352,7 +352,8 @@ func distanceExpr(t table, n int) string {
 // scan keeps going until TopK rows of this workspace are found. When the
 // index still yields fewer than TopK rows (a workspace smaller than TopK,
 // or one too rare in a shared table for the scan's limit) the query runs
-// again exactly. VectorQuery.Exact scans exactly from the start.
+// again exactly. VectorQuery.Exact, and a table without an HNSW index,
+// scan exactly from the start.
 func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adapters.VectorMatch, error) {
 	out := []adapters.VectorMatch{}
 	ctx, cancel := v.b.ctx(ctx)
@@ -367,18 +368,30 @@ func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adap
 	if len(q.Vector) != t.dim {
 		return nil, adapters.DimensionError(v.nsID, t.dim, len(q.Vector))
 	}
-	iterative, err := v.b.iterativeScan(ctx)
-	if err != nil {
-		return nil, v.b.mapError(v.op("query"), err)
+	exact := q.Exact
+	var settings string
+	var settingArgs []any
+	if !exact {
+		indexed, err := v.b.hasHNSW(ctx, t.name)
+		if err != nil {
+			return nil, v.b.mapError(v.op("query"), err)
+		}
+		iterative, err := v.b.iterativeScan(ctx)
+		if err != nil {
+			return nil, v.b.mapError(v.op("query"), err)
+		}
+		// Without an HNSW index, an exact scan: another index (LightRAG can
+		// build IVFFlat) would answer at its own default recall.
+		exact = !indexed
+		settings, settingArgs = annSettingsSQL(iterative), []any{strconv.Itoa(efSearch(q.TopK))}
+	}
+	if exact {
+		settings, settingArgs = exactSettingsSQL, nil
 	}
 	sql, args := v.querySQL(t, q)
 	qnorm := normalize(q.Vector)
-	settings, settingArgs := annSettingsSQL(iterative), []any{strconv.Itoa(efSearch(q.TopK))}
-	if q.Exact {
-		settings, settingArgs = exactSettingsSQL, nil
-	}
 	err = pgx.BeginFunc(ctx, v.b.pool, func(tx pgx.Tx) error {
-		exact := q.Exact
+		exact := exact
 		for {
 			var rows int
 			var err error
@@ -416,11 +429,47 @@ WHERE %s ORDER BY %s LIMIT $%d`,
 }
 
 // annCaps is whether the server's pgvector has iterative index scans
-// (0.8.0 and later), read once.
+// (0.8.0 and later), read once, and which vector tables have an HNSW index.
 type annCaps struct {
 	mu        sync.Mutex
 	known     bool
 	iterative bool
+	// hnsw maps a table to whether it had an HNSW index when last looked
+	// at: yes is kept, no is looked at again after hnswRecheck (a bulk load
+	// builds the index at its end).
+	hnsw map[string]hnswSeen
+}
+
+type hnswSeen struct {
+	has bool
+	at  time.Time
+}
+
+const hnswRecheck = 30 * time.Second
+
+// hasHNSW reports whether table has an HNSW index. Only then is the query
+// pushed onto the index: another index (LightRAG can build IVFFlat) would
+// answer with its own, lower, default recall, and no index means a scan.
+func (b *Backend) hasHNSW(ctx context.Context, table string) (bool, error) {
+	b.ann.mu.Lock()
+	seen, ok := b.ann.hnsw[table]
+	b.ann.mu.Unlock()
+	if ok && (seen.has || time.Since(seen.at) < hnswRecheck) {
+		return seen.has, nil
+	}
+	var has bool
+	err := b.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = to_regclass($1) AND a.amname = 'hnsw')`, quoteIdent(table)).Scan(&has)
+	if err != nil {
+		return false, err
+	}
+	b.ann.mu.Lock()
+	if b.ann.hnsw == nil {
+		b.ann.hnsw = map[string]hnswSeen{}
+	}
+	b.ann.hnsw[table] = hnswSeen{has: has, at: time.Now()}
+	b.ann.mu.Unlock()
+	return has, nil
 }
 
 // iterativeScan reports whether hnsw.iterative_scan exists on the server.

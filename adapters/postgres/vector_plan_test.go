@@ -117,6 +117,25 @@ func TestVectorQueryUsesIndex(t *testing.T) {
 	require.Len(t, ids, 3)
 	require.Equal(t, []string{"s1"}, ids[:1])
 	require.ElementsMatch(t, []string{"s1", "s2", "s3"}, ids)
+
+	// Without the HNSW index (another backend, nothing cached) the query
+	// scans exactly.
+	_, err = big.pool.Exec(ctx, "DROP INDEX "+indexName(v.t.name, "hnsw_cosine"))
+	require.NoError(t, err)
+	other := MustOpen(t, func(c *Config) { c.DSN = dsn; c.Workspace = "big" })
+	has, err := other.hasHNSW(ctx, v.t.name)
+	require.NoError(t, err)
+	require.False(t, has)
+	vo, err := other.Vector(ctx, ns, dim)
+	require.NoError(t, err)
+	q = adapters.VectorQuery{Vector: recs[3].Vector, TopK: 10, Threshold: -1}
+	got, err = vo.Query(ctx, q)
+	require.NoError(t, err)
+	q.Exact = true
+	want, err := vo.Query(ctx, q)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.Equal(t, recs[3].ID, got[0].ID)
 }
 
 func TestVersionAtLeast(t *testing.T) {
