@@ -506,9 +506,9 @@ func versionAtLeast(v string, major, minor int) bool {
 // searching. On embedding-like vectors (bench/pgcompare --data lowrank,
 // 1536 dimensions, the index as LightRAG builds it: m 16, ef_construction
 // 64) pgvector's default 40 gave recall@10 0.92 at 20k rows and 0.81 at
-// 100k; 100 gave 0.99 and 0.945; 150 gave 0.996 and 0.975. 160, and twice
-// k for larger k.
-func efSearch(k int) int { return min(max(160, 2*k), 1000) }
+// 100k; at 100k, 100 gave 0.945, 110 0.955, 120 0.962, 160 0.981 (at about
+// 1.3x the time of 120). 120, and twice k for larger k.
+func efSearch(k int) int { return min(max(120, 2*k), 1000) }
 
 // annSettingsSQL makes the index's ordered scan the only plan for this
 // transaction's vector query ($1 is hnsw.ef_search: HNSW returns at most that

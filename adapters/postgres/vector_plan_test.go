@@ -74,7 +74,7 @@ func TestVectorQueryUsesIndex(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, iterative, "the test server has pgvector 0.8")
 	v := vb.(*vectorStore)
-	plan := explain(t, big, v, q, annSettingsSQL(true), "160")
+	plan := explain(t, big, v, q, annSettingsSQL(true), "120")
 	require.Contains(t, plan, "Index Scan using "+strings.Trim(indexName(v.t.name, "hnsw_cosine"), `"`), plan)
 	require.NotContains(t, plan, "Sort", plan)
 	plan = explain(t, big, v, q, exactSettingsSQL)

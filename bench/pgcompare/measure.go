@@ -244,7 +244,7 @@ const annSettingsSQL = `SELECT set_config('enable_sort', 'off', true), set_confi
 const exactSettingsSQL = `SELECT set_config('enable_sort', 'on', true), set_config('enable_indexscan', 'off', true)`
 
 // efSearch is the adapter's hnsw.ef_search for a top k.
-func efSearch(k int) string { return strconv.Itoa(min(max(160, 2*k), 1000)) }
+func efSearch(k int) string { return strconv.Itoa(min(max(120, 2*k), 1000)) }
 
 func (s *sqlPaths) vectorQuery(ctx context.Context, i int) (outcome, error) {
 	return s.vectorQueryWith(ctx, i, annSettingsSQL, efSearch(s.o.topK))
