@@ -8,6 +8,7 @@ package json
 
 import (
 	stdjson "encoding/json"
+	"sync"
 
 	"github.com/hybridrag/storage-proxy/adapters"
 )
@@ -43,6 +44,11 @@ type vectorData struct {
 	// extra holds top-level keys other than embedding_dim, data and matrix
 	// (e.g. additional_data), raw, in file order.
 	extra []rawField
+	// q is the int8 copy of matrix for large queries (quant.go), nil until
+	// a query builds it; writes keep it in step once it exists. qmu guards
+	// the build, which runs under the space's read lock.
+	qmu sync.Mutex
+	q   *quantized
 }
 
 // vectorItem is one element of NanoVectorDB's "data" array.

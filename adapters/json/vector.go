@@ -10,6 +10,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/hybridrag/storage-proxy/adapters"
 	"github.com/hybridrag/storage-proxy/lightragfile"
@@ -294,7 +295,13 @@ func (d *vectorData) put(dim int, ps []preparedVector) {
 		if i, ok := d.index[p.id]; ok {
 			d.items[i] = p.item
 			copy(d.matrix[i*d.dim:(i+1)*d.dim], p.row)
+			if d.q != nil {
+				d.q.set(i, p.row)
+			}
 			continue
+		}
+		if d.q != nil {
+			d.q.set(len(d.ids), p.row)
 		}
 		d.index[p.id] = len(d.ids)
 		d.ids = append(d.ids, p.id)
@@ -323,12 +330,18 @@ func (d *vectorData) remove(ids []string) {
 		if w != i {
 			d.ids[w], d.items[w] = id, d.items[i]
 			copy(d.matrix[w*d.dim:(w+1)*d.dim], d.matrix[i*d.dim:(i+1)*d.dim])
+			if d.q != nil {
+				d.q.move(w, i)
+			}
 			d.index[id] = w
 		}
 		w++
 	}
 	clear(d.items[w:])
 	d.ids, d.items, d.matrix = d.ids[:w], d.items[:w], d.matrix[:w*d.dim]
+	if d.q != nil {
+		d.q.truncate(w)
+	}
 }
 
 // Query scans every row: similarity = row . normalize(q), keep >= threshold,
@@ -344,7 +357,7 @@ func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adap
 		if q.TopK <= 0 || len(d.ids) == 0 {
 			return nil
 		}
-		hits, err := topK(ctx, d.matrix, d.dim, normalized(q.Vector), q.TopK, q.Threshold)
+		hits, err := d.topK(ctx, normalized(q.Vector), q.TopK, q.Threshold)
 		if err != nil {
 			return err
 		}
@@ -365,15 +378,10 @@ type hit struct {
 // hit (lowest score, latest row on ties).
 type hitHeap []hit
 
-func (h hitHeap) Len() int { return len(h) }
-func (h hitHeap) Less(i, j int) bool {
-	if h[i].score != h[j].score {
-		return h[i].score < h[j].score
-	}
-	return h[i].row > h[j].row
-}
-func (h hitHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *hitHeap) Push(x any)   { *h = append(*h, x.(hit)) }
+func (h hitHeap) Len() int           { return len(h) }
+func (h hitHeap) Less(i, j int) bool { return hitLess(h[i], h[j]) }
+func (h hitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *hitHeap) Push(x any)        { *h = append(*h, x.(hit)) }
 func (h *hitHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
@@ -384,35 +392,93 @@ func (h *hitHeap) Pop() any {
 // scanChunk rows are scored between context checks.
 const scanChunk = 4096
 
-func topK(ctx context.Context, matrix []float32, dim int, q []float32, k int, threshold float32) ([]hit, error) {
-	rows := len(matrix) / dim
-	h := make(hitHeap, 0, min(k, rows))
-	scores := make([]float32, min(scanChunk, rows))
-	for start := 0; start < rows; start += scanChunk {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		n := min(scanChunk, rows-start)
-		dotRows(matrix[start*dim:(start+n)*dim], dim, q, scores[:n])
-		for i, s := range scores[:n] {
-			if s < threshold || s != s {
-				continue
-			}
-			if len(h) < k {
-				heap.Push(&h, hit{start + i, s})
-			} else if s > h[0].score {
-				h[0] = hit{start + i, s}
-				heap.Fix(&h, 0)
-			}
+// collector keeps the top k hits at or above threshold: a higher score
+// first, the earlier row on ties (NanoVectorDB's storage order). NaN scores
+// are skipped.
+type collector struct {
+	k         int
+	threshold float32
+	h         hitHeap
+}
+
+func newCollector(k int, threshold float32) *collector {
+	return &collector{k: k, threshold: threshold, h: make(hitHeap, 0, k)}
+}
+
+// add offers row's score; rows must come in increasing order.
+func (c *collector) add(row int, s float32) {
+	if s < c.threshold || s != s {
+		return
+	}
+	if len(c.h) < c.k {
+		heap.Push(&c.h, hit{row, s})
+	} else if s > c.h[0].score {
+		c.h[0] = hit{row, s}
+		heap.Fix(&c.h, 0)
+	}
+}
+
+// merge offers another collector's hits (any order: ties compare rows).
+func (c *collector) merge(o *collector) {
+	for _, x := range o.h {
+		if len(c.h) < c.k {
+			heap.Push(&c.h, x)
+		} else if hitLess(c.h[0], x) {
+			c.h[0] = x
+			heap.Fix(&c.h, 0)
 		}
 	}
-	sort.Slice(h, func(i, j int) bool {
-		if h[i].score != h[j].score {
-			return h[i].score > h[j].score
+}
+
+// hitLess reports whether a ranks below b.
+func hitLess(a, b hit) bool {
+	if a.score != b.score {
+		return a.score < b.score
+	}
+	return a.row > b.row
+}
+
+func (c *collector) sorted() []hit {
+	h := c.h
+	sort.Slice(h, func(i, j int) bool { return hitLess(h[j], h[i]) })
+	return h
+}
+
+// topK returns the k best rows of matrix by dot(row, q) (the float32
+// kernel), keeping scores >= threshold. Large scans go through the int8
+// first pass (quant.go), which returns the same hits.
+func (d *vectorData) topK(ctx context.Context, q []float32, k int, threshold float32) ([]hit, error) {
+	rows := len(d.matrix) / d.dim
+	if rows >= quantMinRows && k <= rows/quantMaxKFraction {
+		hits, ok, err := topKQuantized(ctx, d, q, k, threshold)
+		if ok || err != nil {
+			return hits, err
 		}
-		return h[i].row < h[j].row
+	}
+	return topK(ctx, d.matrix, d.dim, q, k, threshold)
+}
+
+// topK is the plain scan of every row, on every core for large matrices.
+func topK(ctx context.Context, matrix []float32, dim int, q []float32, k int, threshold float32) ([]hit, error) {
+	rows := len(matrix) / dim
+	all := newCollector(min(k, rows), threshold)
+	var mu sync.Mutex
+	err := parallelRows(ctx, rows, func(lo, hi int) error {
+		c := newCollector(min(k, rows), threshold)
+		scores := make([]float32, hi-lo)
+		dotRows(matrix[lo*dim:hi*dim], dim, q, scores)
+		for i, s := range scores {
+			c.add(lo+i, s)
+		}
+		mu.Lock()
+		all.merge(c)
+		mu.Unlock()
+		return nil
 	})
-	return h, nil
+	if err != nil {
+		return nil, err
+	}
+	return all.sorted(), nil
 }
 
 // record builds the API view of row i, with its vector when asked.

@@ -123,6 +123,9 @@ type Backend struct {
 
 	// coord caches the shared maintenance flag (coord.go).
 	coord coordState
+
+	// ann caches what the server's pgvector offers vector queries.
+	ann annCaps
 }
 
 var _ adapters.Backend = (*Backend)(nil)

@@ -19,6 +19,8 @@ const (
 	envAllowRoots = "HYBRIDRAG_ALLOW_ROOTS"
 	// envBodyReadTimeout bounds how long a request body may take to arrive.
 	envBodyReadTimeout = "HYBRIDRAG_BODY_READ_TIMEOUT"
+	// envPprof is the loopback address of the opt-in profiling endpoint.
+	envPprof = "HYBRIDRAG_PPROF"
 )
 
 const (

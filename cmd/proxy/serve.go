@@ -21,10 +21,10 @@ import (
 )
 
 type serveOptions struct {
-	listen, token, logFormat, logLevel, maxBody string
-	otelStdout, metrics                         bool
-	allowRoots                                  []string
-	bodyReadTimeout, memoryReleaseIdle          time.Duration
+	listen, token, logFormat, logLevel, maxBody, pprof string
+	otelStdout, metrics                                bool
+	allowRoots                                         []string
+	bodyReadTimeout, memoryReleaseIdle                 time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -42,7 +42,8 @@ down gracefully: in-flight requests finish and every database is flushed to Ligh
 except /healthz and /readyz needs "Authorization: Bearer <token>". The token is never logged.`,
 		Example: `  proxy serve
   proxy serve --listen 127.0.0.1:9000 --data /srv/hybridrag
-  HYBRIDRAG_TOKEN=change-me proxy serve --listen 0.0.0.0:8080 --log-format json`,
+  HYBRIDRAG_TOKEN=change-me proxy serve --listen 0.0.0.0:8080 --log-format json
+  proxy serve --pprof 127.0.0.1:6060   # then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=20`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, g, o) },
 	}
@@ -59,6 +60,7 @@ except /healthz and /readyz needs "Authorization: Bearer <token>". The token is 
 	f.BoolVar(&o.otelStdout, "otel-stdout", false, "print every OpenTelemetry span to stdout (debugging; OTLP export uses the OTEL_* variables)")
 	f.StringArrayVar(&o.allowRoots, "allow-root", nil, "a folder, besides the data folder, where database paths given through the API may lie (repeatable; env "+envAllowRoots+")")
 	f.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics")
+	f.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof at http://ADDR/debug/pprof/ on this loopback address, e.g. 127.0.0.1:6060 (off by default; env "+envPprof+")")
 	return cmd
 }
 
@@ -107,6 +109,7 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	}
 	listen := g.flagOrEnv(cmd, "listen", envListen)
 	token := g.flagOrEnv(cmd, "token", envToken)
+	pprofAddr := g.flagOrEnv(cmd, "pprof", envPprof)
 
 	ctx := cmd.Context()
 	tel, err := setupTelemetry(ctx, g, o)
@@ -114,6 +117,13 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer shutdownTelemetry(tel, log)
+	if pprofAddr != "" {
+		pln, err := listenPprof(pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer servePprof(ctx, pln, log)()
+	}
 	// Listen first: the warnings' commands name the address really bound
 	// (a --listen of port 0 gets one from the system).
 	ln, err := net.Listen("tcp", listen)
