@@ -439,7 +439,7 @@ class PostgresPipelineTest(_Compare):
 
     def test_lightrag_reads_proxy_rows(self) -> None:
         """(c): LightRAG's PostgreSQL classes read the proxy's rows as their
-        own (the hybridrag_extra key aside: test_no_foreign_keys_in_records)."""
+        own."""
         for v, run in self.runs.items():
             with self.subTest(version=v):
                 native, proxy = run["read_native"], run["read_proxy"]
@@ -454,32 +454,26 @@ class PostgresPipelineTest(_Compare):
         # shows on both sides: count the proxy's own columns as foreign too.
         found = {v: extra_keys(run["read_native"], run["read_proxy"]) | hybridrag_keys(run["read_proxy"])
                  for v, run in self.runs.items()}
-        if any(found.values()) and set().union(*found.values()) == {"hybridrag_extra"}:
-            # xfail: delete this branch once issue 10 item 3 (the extras move
-            # to a side table) is merged; the assertion below then holds.
-            self.skipTest("issue 10 item 3 pending: LightRAG's PGVectorStorage.get_by_ids (SELECT *) returns the "
-                          f"proxy's hybridrag_extra column as a key: {found}")
         self.assertEqual(found, {v: set() for v in found})
 
     def test_no_foreign_column_values(self) -> None:
         """A row the proxy wrote carries nothing in LightRAG's tables that
-        LightRAG's own row lacks (the hybridrag_extra column: item 3)."""
+        LightRAG's own row lacks: no hybridrag_extra column (the proxy keeps
+        its extras in hybridrag_row_extras)."""
         extras = {}
         for v, run in self.runs.items():
             for table, st in run["pg_proxy"].items():
-                n = sum(1 for r in st["rows"] if r.get("hybridrag_extra") not in (None, {}))
+                n = sum(1 for r in st["rows"] if "hybridrag_extra" in r)
                 if n:
                     extras[f"{v}/{table}"] = n
-        if extras:
-            self.skipTest(f"issue 10 item 3 pending: proxy rows carry hybridrag_extra values: {extras}")
+        self.assertEqual({}, extras)
 
 
 def _drop_extra(rec):
-    """Without the proxy's hybridrag_extra (item 3) and the workspace column
-    (PGKVStorage/PGVectorStorage's SELECT * returns it; the runs differ in it
-    by design)."""
+    """Without the workspace column (PGKVStorage/PGVectorStorage's SELECT *
+    returns it; the runs differ in it by design)."""
     if isinstance(rec, dict):
-        return {k: _drop_extra(v) for k, v in rec.items() if k not in ("hybridrag_extra", "workspace")}
+        return {k: _drop_extra(v) for k, v in rec.items() if k != "workspace"}
     return rec
 
 
