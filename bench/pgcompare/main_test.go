@@ -35,6 +35,10 @@ func TestRunTiny(t *testing.T) {
 	require.NoError(t, run(ctx, o, &out), out.String())
 	require.Contains(t, out.String(), "| get_nodes_edges_batch 40 nodes |")
 	require.Contains(t, out.String(), "Proxy peak RSS (VmHWM)")
+	require.Contains(t, out.String(), "HTTP floor (its own phase")
+	require.Contains(t, out.String(), "Recall@10 of the proxy's answers")
+	require.Regexp(t, `HNSW index scans: \d+, expected at least 24 .*: ok`, out.String())
+	require.Contains(t, out.String(), "Index Scan using")
 }
 
 func TestParseFlags(t *testing.T) {
@@ -47,6 +51,10 @@ func TestParseFlags(t *testing.T) {
 		{"no dsn", []string{"--dsn", ""}, "--dsn is empty"},
 		{"dim too big", []string{"--dsn", "postgres://x@127.0.0.1/db", "--dim", "3000"}, "--dim 3000"},
 		{"too few nodes", []string{"--dsn", "postgres://x@127.0.0.1/db", "--nodes", "10"}, "--nodes 10"},
+		{"uniform data", []string{"--dsn", "postgres://x@127.0.0.1/db", "--data", "uniform"}, ""},
+		{"unknown data", []string{"--dsn", "postgres://x@127.0.0.1/db", "--data", "gauss"}, `--data "gauss"`},
+		{"reuse", []string{"--dsn", "postgres://x@127.0.0.1/db", "--reuse", "hybridrag_bench_kept"}, ""},
+		{"negative recall queries", []string{"--dsn", "postgres://x@127.0.0.1/db", "--recall-queries", "-1"}, "--recall-queries -1"},
 		{"stray argument", []string{"--dsn", "postgres://x@127.0.0.1/db", "extra"}, "unexpected arguments"},
 	}
 	for _, tc := range tests {
