@@ -420,10 +420,15 @@ func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adap
 func (v *vectorStore) querySQL(t table, q adapters.VectorQuery) (string, []any) {
 	where, args := v.scope(t).where()
 	args = append(args, pgvector.NewVector(q.Vector), int64(q.TopK))
-	qn, kn := len(args)-1, len(args)
+	return queryStatement(t, where, len(args)-1), args
+}
+
+// queryStatement is querySQL's statement: where's parameters, then the
+// query vector ($qn) and the limit ($qn+1).
+func queryStatement(t table, where string, qn int) string {
 	return fmt.Sprintf(`SELECT %s, EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM %s
 WHERE %s ORDER BY %s LIMIT $%d`,
-		selectList(t), quoteIdent(t.name), where, distanceExpr(t, qn), kn), args
+		selectList(t), quoteIdent(t.name), where, distanceExpr(t, qn), qn+1)
 }
 
 // annCaps is whether the server's pgvector has iterative index scans

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,7 +70,7 @@ func loadVectors(ctx context.Context, o options, b *postgres.Backend, conn *pgx.
 	if err != nil {
 		return err
 	}
-	if err := v.Upsert(ctx, []adapters.VectorRecord{{ID: chunkID(0), Vector: vectorOf(o.seed, 0, o.dim), Fields: first}}); err != nil {
+	if err := v.Upsert(ctx, []adapters.VectorRecord{{ID: chunkID(0), Vector: o.gen.stored(0), Fields: first}}); err != nil {
 		return fmt.Errorf("first upsert into %s: %w", nsChunks, err)
 	}
 	if err := conn.QueryRow(ctx, `SELECT c.relname::text FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'content_vector'
@@ -129,7 +130,7 @@ func (r *vectorRows) Next() bool {
 		fmt.Fprintf(r.log, "  ... %d vectors (%s)\n", r.i, time.Since(r.start).Round(time.Second))
 	}
 	content, file, order, tokens := chunkFields(r.rng, r.i)
-	r.row = []any{chunkID(r.i), benchWorkspace, pgvector.NewVector(vectorOf(r.o.seed, r.i, r.o.dim)), docID(r.i),
+	r.row = []any{chunkID(r.i), benchWorkspace, pgvector.NewVector(r.o.gen.stored(r.i)), docID(r.i),
 		int32(order), int32(tokens), content, file, r.now, r.now}
 	return true
 }
@@ -276,5 +277,31 @@ func load(ctx context.Context, o options, dsn string, log io.Writer) (loadTimes,
 		return lt, fmt.Errorf("analyze: %w", err)
 	}
 	lt.analyze = time.Since(start)
+	return lt, nil
+}
+
+// reused checks that a kept database holds what the flags describe and
+// finds its vector table.
+func reused(ctx context.Context, o options, dsn string) (loadTimes, error) {
+	var lt loadTimes
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return lt, fmt.Errorf("connect to the reused database: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.QueryRow(ctx, `SELECT c.relname::text FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'content_vector'
+WHERE c.relkind = 'r' AND c.relname LIKE 'lightrag_vdb_chunks%'`).Scan(&lt.vectorTable); err != nil {
+		return lt, fmt.Errorf("find the chunks vector table: %w", err)
+	}
+	var n int
+	var first pgvector.Vector
+	if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM %[1]s), (SELECT content_vector FROM %[1]s WHERE id = $1)`,
+		pgx.Identifier{lt.vectorTable}.Sanitize()), chunkID(0)).Scan(&n, &first); err != nil {
+		return lt, fmt.Errorf("check the reused database: %w", err)
+	}
+	if n != o.vectors || !slices.Equal(first.Slice(), o.gen.stored(0)) {
+		return lt, fmt.Errorf("the reused database holds %d vectors, or others than --vectors %d --dim %d --data %s --seed %d make",
+			n, o.vectors, o.dim, o.data, o.seed)
+	}
 	return lt, nil
 }

@@ -42,13 +42,19 @@ type options struct {
 	proxyBin    string
 	indexMemory string
 	quiet       bool
+	// recallQueries are asked again, through the proxy and exactly, for
+	// recall (each exact scan reads the whole table).
+	recallQueries int
+	reuse         string     // a kept database to measure again, unloaded
+	data          string     // dataLowRank or dataUniform
+	gen           *vectorGen // set by run from the options above
 }
 
 func defaultOptions() options {
 	return options{
 		vectors: 100_000, dim: 1536, kvRecords: 10_000, nodes: 20_000, edges: 40_000,
 		iterations: 1000, warmup: 50, topK: 10, threshold: 0.2, kvBatch: 10, graphBatch: 40,
-		seed: 1, indexMemory: "2GB",
+		seed: 1, indexMemory: "2GB", recallQueries: 100, data: dataLowRank,
 	}
 }
 
@@ -68,8 +74,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.threshold, "threshold", o.threshold, "vector query cosine threshold (LightRAG's default 0.2)")
 	fs.Uint64Var(&o.seed, "seed", o.seed, "random seed")
 	fs.BoolVar(&o.keep, "keep", false, "keep the bench database instead of dropping it")
+	fs.StringVar(&o.reuse, "reuse", "", "measure again on a database kept by --keep (same data flags), without loading")
 	fs.StringVar(&o.proxyBin, "proxy-bin", "", "prebuilt proxy binary (default: go build ./cmd/proxy)")
 	fs.StringVar(&o.indexMemory, "index-memory", o.indexMemory, "maintenance_work_mem for the HNSW build")
+	fs.StringVar(&o.data, "data", o.data, "vectors: lowrank (a few dozen latent dimensions plus noise, like text embeddings) or uniform (Gaussian, no neighbours: HNSW's worst case)")
+	fs.IntVar(&o.recallQueries, "recall-queries", o.recallQueries, "vector queries compared with an exact scan for recall@k")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -93,6 +102,10 @@ func (o options) validate() error {
 		return fmt.Errorf("--nodes %d must be at least %d (the ids of one batch)", o.nodes, o.graphBatch)
 	case o.edges < 1 || int64(o.edges) > int64(o.nodes)*int64(o.nodes-1)/4:
 		return fmt.Errorf("--edges %d: use 1..%d for %d nodes", o.edges, int64(o.nodes)*int64(o.nodes-1)/4, o.nodes)
+	case o.data != dataLowRank && o.data != dataUniform:
+		return fmt.Errorf("--data %q: use %s or %s", o.data, dataLowRank, dataUniform)
+	case o.recallQueries < 0:
+		return fmt.Errorf("--recall-queries %d must be at least 0", o.recallQueries)
 	case o.iterations < 1 || o.warmup < 1:
 		return errors.New("--iterations and --warmup must be at least 1")
 	}

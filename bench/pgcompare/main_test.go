@@ -35,6 +35,10 @@ func TestRunTiny(t *testing.T) {
 	require.NoError(t, run(ctx, o, &out), out.String())
 	require.Contains(t, out.String(), "| get_nodes_edges_batch 40 nodes |")
 	require.Contains(t, out.String(), "Proxy peak RSS (VmHWM)")
+	require.Contains(t, out.String(), "HTTP floor (its own phase")
+	require.Contains(t, out.String(), "Recall@10 of the proxy's answers")
+	require.Regexp(t, `HNSW index scans: \d+, expected at least 24 .*: ok`, out.String())
+	require.Contains(t, out.String(), "Index Scan using")
 }
 
 func TestParseFlags(t *testing.T) {
@@ -47,6 +51,10 @@ func TestParseFlags(t *testing.T) {
 		{"no dsn", []string{"--dsn", ""}, "--dsn is empty"},
 		{"dim too big", []string{"--dsn", "postgres://x@127.0.0.1/db", "--dim", "3000"}, "--dim 3000"},
 		{"too few nodes", []string{"--dsn", "postgres://x@127.0.0.1/db", "--nodes", "10"}, "--nodes 10"},
+		{"uniform data", []string{"--dsn", "postgres://x@127.0.0.1/db", "--data", "uniform"}, ""},
+		{"unknown data", []string{"--dsn", "postgres://x@127.0.0.1/db", "--data", "gauss"}, `--data "gauss"`},
+		{"reuse", []string{"--dsn", "postgres://x@127.0.0.1/db", "--reuse", "hybridrag_bench_kept"}, ""},
+		{"negative recall queries", []string{"--dsn", "postgres://x@127.0.0.1/db", "--recall-queries", "-1"}, "--recall-queries -1"},
 		{"stray argument", []string{"--dsn", "postgres://x@127.0.0.1/db", "extra"}, "unexpected arguments"},
 	}
 	for _, tc := range tests {
@@ -59,4 +67,41 @@ func TestParseFlags(t *testing.T) {
 			require.ErrorContains(t, err, tc.err)
 		})
 	}
+}
+
+func TestUsesIndex(t *testing.T) {
+	const (
+		index = "idx_lightrag_vdb_chunks_hnsw_cosine"
+		table = "lightrag_vdb_chunks"
+	)
+	indexed := `Limit  (cost=12.50..20.11 rows=10 width=1200)
+  ->  Index Scan using idx_lightrag_vdb_chunks_hnsw_cosine on lightrag_vdb_chunks  (cost=12.50..2300.00 rows=3000 width=1200)
+        Order By: (content_vector <=> '[0.1,0.2]'::vector)
+        Filter: ((workspace)::text = 'bench'::text)
+        SubPlan 1
+          ->  Index Scan using hybridrag_row_extras_pkey on hybridrag_row_extras x  (cost=0.15..8.17 rows=1 width=32)`
+	// A scan and sort: the side table's index scan must not pass for the
+	// HNSW index's.
+	scanned := `Limit  (cost=900.00..900.02 rows=10 width=1200)
+  ->  Sort  (cost=900.00..907.50 rows=3000 width=1200)
+        ->  Seq Scan on lightrag_vdb_chunks  (cost=0.00..835.00 rows=3000 width=1200)
+              Filter: ((workspace)::text = 'bench'::text)
+        SubPlan 1
+          ->  Index Scan using hybridrag_row_extras_pkey on hybridrag_row_extras x  (cost=0.15..8.17 rows=1 width=32)`
+	tests := []struct {
+		name, plan, index string
+		want              bool
+	}{
+		{"hnsw index scan", indexed, index, true},
+		{"seq scan and sort", scanned, index, false},
+		{"no hnsw index", scanned, "", false},
+		{"another table's index", indexed, "idx_lightrag_vdb_entity_hnsw_cosine", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, usesIndex(tc.plan, tc.index, table))
+		})
+	}
+	require.Equal(t, "Limit <- Index Scan using "+index+" on "+table+" <- Index Scan using hybridrag_row_extras_pkey on hybridrag_row_extras x",
+		planSummary(indexed))
 }

@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,7 +55,7 @@ func makeInputs(o options) inputs {
 		for _, j := range sample(rng, o.kvRecords, o.kvBatch) {
 			in.kvIDs[i] = append(in.kvIDs[i], chunkID(j))
 		}
-		in.vectors[i] = queryVector(o.seed, rng, o.vectors, 10, o.dim)
+		in.vectors[i] = o.gen.query(rng, o.vectors, 10)
 		for _, j := range sample(rng, o.nodes, o.graphBatch) {
 			in.graphIDs[i] = append(in.graphIDs[i], nodeID(j))
 		}
@@ -191,31 +193,32 @@ func (h *httpPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
 }
 
 // sqlPaths run the statements adapters/postgres runs for the same calls
-// (kv.go GetByIDs, vector.go Query, graph.go GetNodesEdges, the first two
-// built from the adapter's own select list), including the transaction the
-// adapter wraps the vector read in, and read every column back.
+// (kv.go GetByIDs, vector.go Query, graph.go GetNodesEdges, all three built
+// by the adapter's own code), including the transaction and the settings
+// the adapter sends the vector read with, and read every column back.
 type sqlPaths struct {
 	pool      *pgxpool.Pool
 	o         options
 	in        inputs
 	kvSQL     string
 	vectorSQL string
+	// annSettings is the adapter's settings statement for an indexed query
+	// on this server's pgvector (iterative scans from 0.8).
+	annSettings string
 }
 
-func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable string) (*sqlPaths, error) {
-	vt := pgx.Identifier{vectorTable}.Sanitize()
+func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable, pgvectorVersion string) (*sqlPaths, error) {
 	kvSel, err := postgres.SelectListSQL("lightrag_doc_chunks", 0)
 	if err != nil {
 		return nil, err
 	}
-	vecSel, err := postgres.SelectListSQL(vectorTable, o.dim)
+	vecSQL, err := postgres.VectorQuerySQL(vectorTable, o.dim)
 	if err != nil {
 		return nil, err
 	}
 	return &sqlPaths{pool: pool, o: o, in: in,
-		kvSQL: `SELECT ` + kvSel + ` FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
-		vectorSQL: `SELECT ` + vecSel + `, EXTRACT(EPOCH FROM create_time)::bigint, content_vector FROM ` + vt + `
-WHERE workspace = $1 AND id IN (SELECT id FROM ` + vt + ` WHERE workspace = $1 ORDER BY content_vector <=> $2::vector LIMIT $3)`,
+		kvSQL:     `SELECT ` + kvSel + ` FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
+		vectorSQL: vecSQL, annSettings: postgres.ANNSettingsSQL(pgvectorVersion),
 	}, nil
 }
 
@@ -235,10 +238,57 @@ func (s *sqlPaths) kvGet(ctx context.Context, i int) (outcome, error) {
 	return o, rows.Err()
 }
 
+// efSearch is the adapter's hnsw.ef_search for a top k, as the text
+// set_config takes.
+func efSearch(k int) string { return strconv.Itoa(postgres.EfSearch(k)) }
+
 func (s *sqlPaths) vectorQuery(ctx context.Context, i int) (outcome, error) {
-	var o outcome
+	return s.vectorQueryWith(ctx, i, s.annSettings, efSearch(s.o.topK))
+}
+
+// exactVectorQuery is the exact answer the recall is measured against.
+func (s *sqlPaths) exactVectorQuery(ctx context.Context, i int) (outcome, error) {
+	return s.vectorQueryWith(ctx, i, postgres.ExactSettingsSQL)
+}
+
+// explainVector is the plan of the direct vector query under the adapter's
+// settings.
+func (s *sqlPaths) explainVector(ctx context.Context) (string, error) {
+	var plan []string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[i]), int64(s.o.topK))
+		if _, err := tx.Exec(ctx, s.annSettings, efSearch(s.o.topK)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN "+s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[0]), int64(s.o.topK))
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("explain the vector query: %w", err)
+	}
+	return strings.Join(plan, "\n"), nil
+}
+
+func (s *sqlPaths) vectorQueryWith(ctx context.Context, i int, settings string, settingArgs ...any) (outcome, error) {
+	var o outcome
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		// Settings and query in one round trip, as the adapter sends them.
+		batch := &pgx.Batch{}
+		batch.Queue(settings, settingArgs...)
+		batch.Queue(s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[i]), int64(s.o.topK))
+		br := tx.SendBatch(ctx, batch)
+		defer func() {
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
