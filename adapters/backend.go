@@ -51,6 +51,10 @@ type Capabilities struct {
 	// NeedsFlush: writes reach LightRAG's own files only on Flush
 	// (index_done_callback). False for backends that write through.
 	NeedsFlush bool `json:"needs_flush"`
+	// InsertionOrder: document-status lists (DocsByStatuses, DocsByTrackID)
+	// come in the order the documents were first stored, as LightRAG's JSON
+	// storage iterates its dict; false: ascending id order.
+	InsertionOrder bool `json:"insertion_order,omitempty"`
 }
 
 // Backend is one database's storage. Every method is safe for concurrent use.

@@ -23,9 +23,12 @@ type DocStatus interface {
 	// other status value found.
 	StatusCounts(ctx context.Context) (map[string]int64, error)
 	// DocsByStatuses returns the normalised records whose status is in the
-	// list, in ascending id order.
+	// list: in the order they were first stored where the backend declares
+	// Capabilities.InsertionOrder (LightRAG's JSON storage iterates its
+	// dict, and LightRAG processes a batch in that order), else by id.
 	DocsByStatuses(ctx context.Context, statuses []string) ([]KVRecord, error)
-	// DocsByTrackID returns the normalised records with that track_id.
+	// DocsByTrackID returns the normalised records with that track_id, in
+	// the same order as DocsByStatuses.
 	DocsByTrackID(ctx context.Context, trackID string) ([]KVRecord, error)
 	// DocsPaginated is get_docs_paginated; the request is validated by
 	// DocPageRequest.Normalize first.

@@ -27,7 +27,7 @@ func JSON(log *slog.Logger) Descriptor {
 	}
 	return Descriptor{
 		Type:         registry.BackendJSON,
-		Capabilities: adapters.Capabilities{Durable: true, NeedsFlush: true},
+		Capabilities: adapters.Capabilities{Durable: true, NeedsFlush: true, InsertionOrder: true},
 		Inline: func(name string, cur registry.Database, s Settings) (registry.Database, error) {
 			if s.DSN != "" {
 				return registry.Database{}, adapters.Errorf(adapters.ErrInvalid, "invalid_argument",

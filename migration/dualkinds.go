@@ -98,13 +98,13 @@ func (k *dualDocStatus) StatusCounts(ctx context.Context) (map[string]int64, err
 func (k *dualDocStatus) DocsByStatuses(ctx context.Context, statuses []string) ([]adapters.KVRecord, error) {
 	return read(ctx, &k.side, "doc_status.by_statuses", nil, func(ctx context.Context, s adapters.DocStatus) ([]adapters.KVRecord, error) {
 		return s.DocsByStatuses(ctx, statuses)
-	}, sameJSON)
+	}, sameDocs)
 }
 
 func (k *dualDocStatus) DocsByTrackID(ctx context.Context, trackID string) ([]adapters.KVRecord, error) {
 	return read(ctx, &k.side, "doc_status.by_track_id", nil, func(ctx context.Context, s adapters.DocStatus) ([]adapters.KVRecord, error) {
 		return s.DocsByTrackID(ctx, trackID)
-	}, sameJSON)
+	}, sameDocs)
 }
 
 func (k *dualDocStatus) DocsPaginated(ctx context.Context, req adapters.DocPageRequest) (adapters.DocPage, error) {

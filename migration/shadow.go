@@ -135,6 +135,17 @@ func sameJSON[T any](a, b T) bool {
 	return bytes.Equal(canonical(ja), canonical(jb))
 }
 
+// sameDocs compares document lists as sets: a JSON backend lists them in
+// insertion order, PostgreSQL by id (adapters.Capabilities.InsertionOrder).
+func sameDocs(a, b []adapters.KVRecord) bool {
+	byID := func(in []adapters.KVRecord) []adapters.KVRecord {
+		out := slices.Clone(in)
+		slices.SortFunc(out, func(x, y adapters.KVRecord) int { return compareStr(x.ID, y.ID) })
+		return out
+	}
+	return sameJSON(byID(a), byID(b))
+}
+
 // sameNodeEdges compares get_node_edges answers: the neighbours of a node
 // as a set (backends list them in their own order).
 func sameNodeEdges(a, b []adapters.NodeEdges) bool {

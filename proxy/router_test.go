@@ -96,7 +96,7 @@ func TestAdminPutDelete(t *testing.T) {
 	resp = ts.call(t, "GET", "/v1/databases/third", nil, &detail)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "w", detail.Workspace)
-	require.Equal(t, adapters.Capabilities{Durable: true, NeedsFlush: true}, detail.Capabilities)
+	require.Equal(t, adapters.Capabilities{Durable: true, NeedsFlush: true, InsertionOrder: true}, detail.Capabilities)
 
 	reg, err := registry.Load(ts.Registry)
 	require.NoError(t, err)

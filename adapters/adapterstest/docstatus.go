@@ -129,11 +129,36 @@ func testDocStatus(t *testing.T, s *suite) {
 				want = append(want, id)
 			}
 		}
-		require.Equal(t, want, ids(got, kvID), "ascending id order")
+		require.Equal(t, want, ids(got, kvID), "the fixture is stored in id order")
 		requireNormalized(t, f.records, got)
 		got, err = d.DocsByStatuses(ctx(t), []string{"processing"})
 		require.NoError(t, err)
 		require.Empty(t, got)
+	})
+
+	t.Run("ListOrder", func(t *testing.T) {
+		// LightRAG processes a batch in the order get_docs_by_status
+		// lists it: its JSON storage's dict order (first insertion; an
+		// update keeps the place, a delete and re-insert goes last).
+		d := s.docs(t, ns("doc_status"))
+		up := func(ids ...string) {
+			for _, id := range ids {
+				require.NoError(t, d.Upsert(ctx(t), kvRecords(t, id, obj{"status": "pending", "track_id": "t"})))
+			}
+		}
+		up("doc-b", "doc-a", "doc-c", "doc-b")
+		require.NoError(t, d.Delete(ctx(t), []string{"doc-a"}))
+		up("doc-a")
+		want := []string{"doc-a", "doc-b", "doc-c"}
+		if s.b.Capabilities().InsertionOrder {
+			want = []string{"doc-b", "doc-c", "doc-a"}
+		}
+		got, err := d.DocsByStatuses(ctx(t), []string{"pending"})
+		require.NoError(t, err)
+		require.Equal(t, want, ids(got, kvID))
+		got, err = d.DocsByTrackID(ctx(t), "t")
+		require.NoError(t, err)
+		require.Equal(t, want, ids(got, kvID))
 	})
 
 	t.Run("DocsByTrackID", func(t *testing.T) {

@@ -549,7 +549,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 // Capabilities: writes are durable in the log at once and reach LightRAG's
 // files on Flush.
 func (b *Backend) Capabilities() adapters.Capabilities {
-	return adapters.Capabilities{Durable: true, NeedsFlush: true}
+	return adapters.Capabilities{Durable: true, NeedsFlush: true, InsertionOrder: true}
 }
 
 // Close flushes, closes the log and releases the folder lock. If the flush

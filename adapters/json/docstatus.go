@@ -1,6 +1,7 @@
 package json
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sort"
@@ -80,18 +81,31 @@ func (d *docStatusStore) StatusCounts(ctx context.Context) (map[string]int64, er
 	return counts, err
 }
 
-// docsWhere returns the normalised records matching keep, ascending by id.
+// docsWhere returns the normalised records matching keep in the order they
+// were first stored (Python dict order: what JsonDocStatusStorage's
+// get_docs_by_status iterates, and so the order LightRAG processes a batch).
 func (d *docStatusStore) docsWhere(ctx context.Context, keep func(adapters.Record) bool) ([]adapters.KVRecord, error) {
 	out := []adapters.KVRecord{}
+	var seqs []uint64
 	err := d.s.read(ctx, func() error {
-		for _, id := range d.s.sortedIDs() {
-			if rec := d.s.kv.records[id].data; keep(rec) {
-				out = append(out, adapters.KVRecord{ID: id, Data: adapters.NormalizeDoc(rec)})
+		for id, e := range d.s.kv.records {
+			if keep(e.data) {
+				out = append(out, adapters.KVRecord{ID: id, Data: adapters.NormalizeDoc(e.data)})
+				seqs = append(seqs, e.seq)
 			}
 		}
 		return nil
 	})
-	return out, err
+	idx := make([]int, len(out))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(seqs[a], seqs[b]) })
+	sorted := make([]adapters.KVRecord, len(out))
+	for i, j := range idx {
+		sorted[i] = out[j]
+	}
+	return sorted, err
 }
 
 func (d *docStatusStore) DocsByStatuses(ctx context.Context, statuses []string) ([]adapters.KVRecord, error) {

@@ -27,11 +27,14 @@ class KVMethods(ProxyStorageMixin):
         return out["records"]
 
     async def filter_keys(self, keys: set[str]) -> set[str]:
-        keys = list(keys)
-        if not keys:
+        asked = set(keys)
+        if not asked:
             return set()
-        out = await self._post("/filter-keys", {"keys": keys})
-        return set(out["missing"])
+        out = await self._post("/filter-keys", {"keys": list(asked)})
+        # Built as LightRAG's JSON storages build it (set(keys) - stored):
+        # LightRAG iterates this set to order a batch's new documents, and a
+        # set's iteration order depends on how it was built.
+        return asked - (asked - set(out["missing"]))
 
     async def upsert(self, data: dict[str, dict[str, Any]]) -> None:
         if not data:

@@ -277,10 +277,10 @@ async def pipeline(args) -> dict:
     if args.batch:
         await rag.ainsert(docs[: n - 1], file_paths=[f"doc{i}.txt" for i in range(n - 1)], track_id="track-insert")
     else:
-        # One document per call: LightRAG processes a batch in the order
-        # doc_status.get_docs_by_statuses returns, which is dict insertion
-        # order on LightRAG's JSON storage, heap order on PostgreSQL and id
-        # order through the proxy, and that order shapes the graph.
+        # One document per call: LightRAG orders a batch by the set
+        # filter_keys returns and by get_docs_by_statuses (dict insertion
+        # order on JSON, heap order on LightRAG's PostgreSQL: not comparable
+        # with the proxy's id order there), and that order shapes the graph.
         for i in range(n - 1):
             await rag.ainsert(docs[i], file_paths=f"doc{i}.txt", track_id=f"track-insert-{i}")
     ingest = time.perf_counter() - started

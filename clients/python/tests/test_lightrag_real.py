@@ -40,10 +40,13 @@ What is compared strictly, and what is normalised (and why):
   the graph comparison.
 
 Determinism: one worker everywhere (lightrag_driver.py explains the rest).
-Documents are inserted one per ainsert call: a multi-document batch is
-processed in the order doc_status.get_docs_by_statuses returns, which is
-insertion order on LightRAG's JSON storage and id order through the proxy,
-and that order shapes the graph (a remaining difference, not checked here).
+Documents are inserted one per ainsert call, except in JSONBatchPipelineTest:
+LightRAG orders a multi-document batch by iterating the set filter_keys
+returns and the dict get_docs_by_statuses returns. The proxy's JSON backend
+lists documents in insertion order as LightRAG's JSON storage does, and the
+client builds filter_keys' set as LightRAG's JSON storage does, so a batch on
+JSON is held to strict equality too; LightRAG's PostgreSQL storage lists in
+heap order, which nothing can match, so the PostgreSQL runs insert one by one.
 """
 
 from __future__ import annotations
@@ -267,6 +270,36 @@ class JSONPipelineTest(_Compare):
                 self.assertEqual(strip_read_times(native["graph"]), strip_read_times(proxy["graph"]))
                 names = [f for f in run["proxy_files"] if not f.startswith(".")]
                 self.assertEqual(sorted(run["native_state"]), names, "the proxy's folder holds LightRAG's files")
+
+
+class JSONBatchPipelineTest(_Compare):
+    """(a) on a JSON database, with the documents inserted in one ainsert:
+    LightRAG processes a batch in the order get_docs_by_status lists it
+    (its dict's insertion order), which shapes the graph; the proxy's JSON
+    backend lists in the same order (Capabilities.insertion_order)."""
+
+    def test_batch_pipeline_equal(self) -> None:
+        require_lightrag()
+        proxy_binary()
+        v = VERSIONS[0]
+        tmp = tempfile.mkdtemp(prefix="hybridrag-lightrag-batch-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        native_dir, proxy_db, scratch = (os.path.join(tmp, d) for d in ("native", "proxydb", "scratch"))
+        os.makedirs(scratch)
+        server = ProxyServer({"lr": {"backend": "json", "path": proxy_db}}).start()
+        try:
+            env = lightrag_env(v)
+            native = start_driver(v, ["pipeline", "--batch", "--storage", "json", "--dir", native_dir], env)
+            proxied = start_driver(v, ["pipeline", "--batch", "--storage", "proxy", "--dir", scratch],
+                                   lightrag_env(v, HYBRIDRAG_PROXY_URL=server.url, HYBRIDRAG_PROXY_DB="lr"))
+            native_out = finish(native, f"LightRAG {v} on its JSON storages (batch)")
+            proxy_out = finish(proxied, f"LightRAG {v} through the proxy (JSON, batch)")
+        finally:
+            server.stop()
+            shutil.rmtree(server.dir, ignore_errors=True)
+        self.assertContextsEqual(native_out, proxy_out)
+        self.assertStateEqual(run_driver(v, ["state", "--storage", "json", "--dir", native_dir], env, "state"),
+                              run_driver(v, ["state", "--storage", "json", "--dir", proxy_db], env, "state"))
 
 
 def fresh_pg_database(dsn: str) -> tuple[str, str]:
