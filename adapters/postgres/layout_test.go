@@ -308,7 +308,9 @@ func TestConcurrentOpen(t *testing.T) {
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer admin.Close(ctx)
+	// Cleanups run last-registered first: the drop below, then this close
+	// (a deferred close ran before the drop and leaked the database).
+	t.Cleanup(func() { _ = admin.Close(ctx) })
 	db := randomName("hybridrag_race_")
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
 		t.Skipf("cannot create a scratch database (%v)", err)
