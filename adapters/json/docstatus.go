@@ -85,27 +85,25 @@ func (d *docStatusStore) StatusCounts(ctx context.Context) (map[string]int64, er
 // were first stored (Python dict order: what JsonDocStatusStorage's
 // get_docs_by_status iterates, and so the order LightRAG processes a batch).
 func (d *docStatusStore) docsWhere(ctx context.Context, keep func(adapters.Record) bool) ([]adapters.KVRecord, error) {
-	out := []adapters.KVRecord{}
-	var seqs []uint64
+	type doc struct {
+		seq uint64
+		rec adapters.KVRecord
+	}
+	var docs []doc
 	err := d.s.read(ctx, func() error {
 		for id, e := range d.s.kv.records {
 			if keep(e.data) {
-				out = append(out, adapters.KVRecord{ID: id, Data: adapters.NormalizeDoc(e.data)})
-				seqs = append(seqs, e.seq)
+				docs = append(docs, doc{e.seq, adapters.KVRecord{ID: id, Data: adapters.NormalizeDoc(e.data)}})
 			}
 		}
 		return nil
 	})
-	idx := make([]int, len(out))
-	for i := range idx {
-		idx[i] = i
+	slices.SortFunc(docs, func(a, b doc) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]adapters.KVRecord, len(docs))
+	for i, d := range docs {
+		out[i] = d.rec
 	}
-	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(seqs[a], seqs[b]) })
-	sorted := make([]adapters.KVRecord, len(out))
-	for i, j := range idx {
-		sorted[i] = out[j]
-	}
-	return sorted, err
+	return out, err
 }
 
 func (d *docStatusStore) DocsByStatuses(ctx context.Context, statuses []string) ([]adapters.KVRecord, error) {

@@ -171,7 +171,7 @@ func (e *encoder) extra(keys, vals [][]byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = appendJSONText(b, k)
 	}
 	b = append(b, ']')
 	for j, i := range e.fields {
@@ -180,7 +180,7 @@ func (e *encoder) extra(keys, vals [][]byte) []byte {
 		} else {
 			b = append(b, ',')
 		}
-		b = append(appendJSONString(b, keys[i]), ':')
+		b = append(appendJSONText(b, keys[i]), ':')
 		b = append(b, vals[i]...)
 		if j == len(e.fields)-1 {
 			b = append(b, '}')
@@ -192,8 +192,8 @@ func (e *encoder) extra(keys, vals [][]byte) []byte {
 		} else {
 			b = append(b, ',')
 		}
-		b = append(appendJSONString(b, keys[i]), ':')
-		b = appendJSONString(b, vals[i])
+		b = append(appendJSONText(b, keys[i]), ':')
+		b = appendJSONText(b, vals[i])
 		if j == len(e.raws)-1 {
 			b = append(b, '}')
 		}

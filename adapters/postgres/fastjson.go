@@ -325,50 +325,6 @@ func appendUnescaped(dst, s []byte) ([]byte, bool) {
 	return dst, true
 }
 
-// appendJSONString appends s as a JSON string (invalid UTF-8 becomes
-// U+FFFD, as encoding/json does).
-func appendJSONString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		j := i
-		for j < len(s) && plain[s[j]] {
-			j++
-		}
-		dst = append(dst, s[i:j]...)
-		if i = j; i >= len(s) {
-			break
-		}
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-			i++
-		case c < 0x20:
-			switch c {
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-		default:
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, `\ufffd`...)
-			} else {
-				dst = append(dst, s[i:i+size]...)
-			}
-			i += size
-		}
-	}
-	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
 // parseDigits parses an optionally negative decimal integer of at most 18
 // digits, as strconv.ParseInt does; it fails on anything else (a JSON
 // integer of more digits is out of the columns' range anyway).
