@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -272,7 +272,7 @@ func liveModelRun(t *testing.T, seed uint64) {
 	waitLive(t, ts, "default", func(s migration.LiveStatus) bool { return s.State == migration.LiveDone || t.Failed() })
 	before := steps.Load()
 	for steps.Load() < before+200 && !t.Failed() {
-		runtimeGosched()
+		time.Sleep(10 * time.Millisecond)
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -285,5 +285,3 @@ func liveModelRun(t *testing.T, seed uint64) {
 	t.Logf("seed %d: %d steps; steps at phase start %v; %d shadow reads compared, %d verify rounds, %d repaired",
 		seed, steps.Load(), phases, st.Shadow.Compared, st.VerifyRounds, st.Repaired)
 }
-
-func runtimeGosched() { runtime.Gosched() }
