@@ -674,7 +674,7 @@ func (b *Backend) buildIndexes(ctx context.Context, name string, ddl []string) e
 		if isANNIndex(q) {
 			var has bool
 			if err := b.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = to_regclass($1) AND a.amname IN ('hnsw', 'ivfflat'))`,
+JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = to_regclass($1) AND a.amname IN ('hnsw', 'ivfflat') AND i.indisvalid)`,
 				quoteIdent(name)).Scan(&has); err != nil {
 				return err
 			}
@@ -682,11 +682,11 @@ JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = to_regclass($1) AND a.amname 
 				continue
 			}
 		} else {
-			var exists bool
-			if err := b.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, indexNameOf(q)).Scan(&exists); err != nil {
+			var valid bool
+			if err := b.pool.QueryRow(ctx, indexValidSQL, indexNameOf(q)).Scan(&valid); err != nil {
 				return err
 			}
-			if exists {
+			if valid {
 				continue
 			}
 		}
@@ -899,6 +899,10 @@ func (b *Backend) DeleteCheckpoint(ctx context.Context, key string) error {
 // gives the namespace's tables that is missing, so a load resumed by a later
 // process is covered too; the ANN index only when the table has no hnsw or
 // ivfflat index) and ANALYZEs the tables.
+// indexValidSQL reports whether the index named $1 exists and is valid (a
+// concurrent build cut short leaves an invalid one).
+const indexValidSQL = `SELECT COALESCE((SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)), false)`
+
 // buildConcurrently builds one index with CREATE INDEX CONCURRENTLY, which
 // lets writes go on (it cannot run in a transaction), on one connection
 // whose maintenance_work_mem it raises for the build.
@@ -915,11 +919,32 @@ WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes($1)
 		}
 		defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET maintenance_work_mem") }()
 	}
+	// A proxy killed during this build leaves its session building on in
+	// PostgreSQL: wait for it (it holds this lock), then take over what
+	// it left: nothing to do when its index is valid, a rebuild when the
+	// build was cut short (an invalid index of that name).
+	name := indexNameOf(q)
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext($1))`, name); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, name) }()
+	var exists, valid bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, `+strings.TrimPrefix(indexValidSQL, "SELECT "), name).Scan(&exists, &valid); err != nil {
+		return err
+	}
+	switch {
+	case valid:
+		return nil
+	case exists:
+		if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
+			return err
+		}
+	}
 	_, err = conn.Exec(ctx, strings.Replace(q, "CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
 	if err != nil {
 		// A failed concurrent build leaves an invalid index behind, which
 		// the next FinishLoad would take for a built one.
-		if name := indexNameOf(q); name != "" {
+		if name != "" {
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "DROP INDEX IF EXISTS "+name)
 		}
 	}
