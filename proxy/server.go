@@ -91,6 +91,16 @@ type Config struct {
 	// OutageSummaryInterval is how often a backend outage's refused
 	// requests are summed up in the log (outage.go); default 30s.
 	OutageSummaryInterval time.Duration
+	// Procs is told when each request starts and ends (package procs
+	// scales GOMAXPROCS from it); nil: nobody.
+	Procs RequestLoad
+}
+
+// RequestLoad hears of every request; wide marks one that runs on every
+// core (a vector query's scan over a JSON namespace).
+type RequestLoad interface {
+	Enter(wide bool)
+	Exit(wide bool)
 }
 
 // Server serves the API of openapi.yaml.
@@ -236,6 +246,9 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	if s.cfg.Procs != nil {
+		e.Use(s.loadMiddleware)
+	}
 	e.Use(s.mem.middleware, s.requestIDMiddleware, s.logMiddleware, s.recoverMiddleware, s.authMiddleware, s.queryMiddleware, s.bodyLimitMiddleware)
 	e.Use(s.maintenanceMiddleware) // after routing: it needs the matched route
 	if s.tel != nil {
@@ -243,6 +256,16 @@ func (s *Server) newEcho() *echo.Echo {
 	}
 	s.routes(e)
 	return e
+}
+
+// loadMiddleware tells Config.Procs of each request, first and last.
+func (s *Server) loadMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		wide := c.Path() == vecPath+"/query"
+		s.cfg.Procs.Enter(wide)
+		defer s.cfg.Procs.Exit(wide)
+		return next(c)
+	}
 }
 
 // recoverMiddleware turns a panic into a logged 500: never crash the proxy.

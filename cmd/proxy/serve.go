@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,13 +17,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hybridrag/storage-proxy/backends"
+	"github.com/hybridrag/storage-proxy/procs"
 	"github.com/hybridrag/storage-proxy/proxy"
 	"github.com/hybridrag/storage-proxy/registry"
 )
 
 type serveOptions struct {
 	listen, token, logFormat, logLevel, maxBody, pprof string
-	otelStdout, metrics                                bool
+	otelStdout, metrics, adaptiveProcs                 bool
 	allowRoots                                         []string
 	bodyReadTimeout, memoryReleaseIdle                 time.Duration
 }
@@ -60,6 +62,7 @@ except /healthz and /readyz needs "Authorization: Bearer <token>". The token is 
 	f.BoolVar(&o.otelStdout, "otel-stdout", false, "print every OpenTelemetry span to stdout (debugging; OTLP export uses the OTEL_* variables)")
 	f.StringArrayVar(&o.allowRoots, "allow-root", nil, "a folder, besides the data folder, where database paths given through the API may lie (repeatable; env "+envAllowRoots+")")
 	f.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics")
+	f.BoolVar(&o.adaptiveProcs, "adaptive-procs", true, "run Go on one core while requests come one at a time and on every core when they overlap or the proxy is busy (cheaper per request on small machines); off when GOMAXPROCS is set")
 	f.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof at http://ADDR/debug/pprof/ on this loopback address, e.g. 127.0.0.1:6060 (off by default; env "+envPprof+")")
 	return cmd
 }
@@ -127,20 +130,27 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	// Listen first: the warnings' commands name the address really bound
 	// (a --listen of port 0 gets one from the system).
 	ln, err := net.Listen("tcp", listen)
+	var srv *proxy.Server
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("listen on %s: address already in use: stop the other process or choose another address with --listen", listen)
 		}
 		return fmt.Errorf("listen on %s: %w: choose another address with --listen", listen, err)
 	}
-	var srv *proxy.Server
-	srv, err = proxy.NewServer(ctx, proxy.Config{
+	cfg := proxy.Config{
 		Telemetry: tel, PublicURL: serveURL(ln.Addr()),
 		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody, AllowedRoots: allowRoots,
 		BodyReadTimeout: bodyReadTimeout, MemoryReleaseIdle: o.memoryReleaseIdle,
 		Logger: log, Backends: backends.Default(log), Version: buildVersion().Version,
 		Provision: provisioner(regPath, func() *backends.Switcher { return srv.Switcher() }),
-	})
+	}
+	if sc := procsScaler(g, o, log); sc != nil {
+		cfg.Procs = sc
+		scaleCtx, stopScaling := context.WithCancel(ctx)
+		defer stopScaling()
+		go sc.Run(scaleCtx)
+	}
+	srv, err = proxy.NewServer(ctx, cfg)
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("%w: fix the registry or point --registry at another file", err)
@@ -171,6 +181,15 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// procsScaler is serve's GOMAXPROCS scaler (package procs), or nil when
+// --adaptive-procs is off, GOMAXPROCS is set, or there is one core.
+func procsScaler(g *globals, o *serveOptions, log *slog.Logger) *procs.Scaler {
+	if !o.adaptiveProcs || g.getenv("GOMAXPROCS") != "" {
+		return nil
+	}
+	return procs.New(procs.Options{Logger: log})
 }
 
 // serveURL is the base URL local commands reach the proxy at: an
