@@ -7,9 +7,17 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/x448/float16"
 )
+
+// zlibWriters reuses zlib writers: each new one allocates the compressor's
+// state (hundreds of KB), which cost more than compressing a vector.
+var zlibWriters = sync.Pool{New: func() any {
+	zw, _ := zlib.NewWriterLevel(io.Discard, 6) // Python's zlib.compress default; 6 is valid
+	return zw
+}}
 
 // EncodeVector16 builds NanoVectorDB's per-item "vector" (LightRAG >= 1.4.7):
 // base64 of zlib of the un-normalised embedding as little-endian float16.
@@ -19,10 +27,9 @@ func EncodeVector16(v []float32) (string, error) {
 		binary.LittleEndian.PutUint16(raw[2*i:], float16.Fromfloat32(f).Bits())
 	}
 	var buf bytes.Buffer
-	zw, err := zlib.NewWriterLevel(&buf, 6) // Python's zlib.compress default
-	if err != nil {
-		return "", fmt.Errorf("encode vector: %w", err)
-	}
+	zw := zlibWriters.Get().(*zlib.Writer)
+	defer zlibWriters.Put(zw)
+	zw.Reset(&buf)
 	if _, err := zw.Write(raw); err != nil {
 		return "", fmt.Errorf("encode vector: %w", err)
 	}
