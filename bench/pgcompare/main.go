@@ -4,7 +4,9 @@
 // proxy on it, then times KV get, vector top-k and get_nodes_edges_batch
 // through the proxy over HTTP against the same SQL sent straight to
 // PostgreSQL with pgx, interleaved, and reports p50/p90, the p50 ratios, the
-// database size and the proxy's peak RSS.
+// database size and the proxy's peak RSS. KV get and get_nodes_edges_batch
+// are also timed against a reference server (reference.go): the same HTTP
+// calls answered by a minimal net/http + pgx server in its own process.
 //
 // Usage:
 //
@@ -17,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -48,6 +51,11 @@ type options struct {
 	reuse         string     // a kept database to measure again, unloaded
 	data          string     // dataLowRank or dataUniform
 	gen           *vectorGen // set by run from the options above
+	// serveReference, set by the hidden --serve-reference, is the loopback
+	// address to serve the reference server on (for --dsn's database)
+	// instead of running the bench: run starts this binary with it, as a
+	// child process.
+	serveReference string
 }
 
 func defaultOptions() options {
@@ -79,6 +87,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.indexMemory, "index-memory", o.indexMemory, "maintenance_work_mem for the HNSW build")
 	fs.StringVar(&o.data, "data", o.data, "vectors: lowrank (a few dozen latent dimensions plus noise, like text embeddings) or uniform (Gaussian, no neighbours: HNSW's worst case)")
 	fs.IntVar(&o.recallQueries, "recall-queries", o.recallQueries, "vector queries compared with an exact scan for recall@k")
+	fs.StringVar(&o.serveReference, referenceFlag, "", "")
+	fs.Usage = func() { usage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -88,7 +98,25 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, o.validate()
 }
 
+// usage is the flags' usage without the hidden --serve-reference, which
+// only run passes (to its child).
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, "Usage of pgcompare:")
+	shown := flag.NewFlagSet("pgcompare", flag.ContinueOnError)
+	shown.SetOutput(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != referenceFlag {
+			shown.Var(f.Value, f.Name, f.Usage)
+			shown.Lookup(f.Name).DefValue = f.DefValue // not what was parsed so far
+		}
+	})
+	shown.PrintDefaults()
+}
+
 func (o options) validate() error {
+	if o.serveReference != "" {
+		return validReference(o)
+	}
 	switch {
 	case o.dsn == "":
 		return errors.New("--dsn is empty: pass a PostgreSQL URL or set HYBRIDRAG_TEST_PG")
@@ -112,6 +140,22 @@ func (o options) validate() error {
 	return nil
 }
 
+// validReference checks the reference server's flags: a database, and an
+// address on loopback (it serves the bench, nobody else).
+func validReference(o options) error {
+	if o.dsn == "" {
+		return fmt.Errorf("--%s needs --dsn", referenceFlag)
+	}
+	host, _, err := net.SplitHostPort(o.serveReference)
+	if err != nil {
+		return fmt.Errorf("--%s %q: %w", referenceFlag, o.serveReference, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--%s %q: use a loopback IP address", referenceFlag, o.serveReference)
+	}
+	return nil
+}
+
 func main() {
 	o, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -123,6 +167,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.serveReference != "" {
+		if err := serveReference(ctx, o.serveReference, o.dsn); err != nil {
+			fmt.Fprintln(os.Stderr, "pgcompare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	start := time.Now()
 	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "pgcompare: %v (after %s)\n", err, time.Since(start).Round(time.Second))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"testing"
 	"time"
@@ -11,6 +12,16 @@ import (
 
 	"github.com/hybridrag/storage-proxy/internal/testbin"
 )
+
+// TestMain lets the test binary serve as the reference server: run starts
+// os.Executable(), which under go test is this binary, with --serve-reference.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "--"+referenceFlag {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // TestRunTiny runs the whole bench at toy sizes so the command cannot rot.
 func TestRunTiny(t *testing.T) {
@@ -34,6 +45,12 @@ func TestRunTiny(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, o, &out), out.String())
 	require.Contains(t, out.String(), "| get_nodes_edges_batch 40 nodes |")
+	require.Contains(t, out.String(), "| proxy CPU per call | reference p50 | p50 ratio proxy/reference | reference CPU per call |")
+	// KV and nodes/edges have a reference path, the vector query none.
+	require.Regexp(t, `\| KV get 10 ids \(text_chunks\) (\| [^|]+){6}\| \d+\.\d{3} ms \| \d+\.\d{2} \| \d+\.\d{3} ms \|\n`, out.String())
+	require.Regexp(t, `\| get_nodes_edges_batch 40 nodes (\| [^|]+){6}\| \d+\.\d{3} ms \| \d+\.\d{2} \| \d+\.\d{3} ms \|\n`, out.String())
+	require.Regexp(t, `\| vector top-10 \(HNSW, chunks\) (\| [^|]+){6}\| - \| - \| - \|\n`, out.String())
+	require.Contains(t, out.String(), "Reference: the least an HTTP server in its own process can do")
 	require.Contains(t, out.String(), "Proxy peak RSS (VmHWM)")
 	require.Contains(t, out.String(), "HTTP floor (its own phase")
 	require.Contains(t, out.String(), "Recall@10 of the proxy's answers")
@@ -56,6 +73,9 @@ func TestParseFlags(t *testing.T) {
 		{"reuse", []string{"--dsn", "postgres://x@127.0.0.1/db", "--reuse", "hybridrag_bench_kept"}, ""},
 		{"negative recall queries", []string{"--dsn", "postgres://x@127.0.0.1/db", "--recall-queries", "-1"}, "--recall-queries -1"},
 		{"stray argument", []string{"--dsn", "postgres://x@127.0.0.1/db", "extra"}, "unexpected arguments"},
+		{"reference server", []string{"--serve-reference", "127.0.0.1:5000", "--dsn", "postgres://x@127.0.0.1/db"}, ""},
+		{"reference server off loopback", []string{"--serve-reference", "0.0.0.0:5000", "--dsn", "postgres://x@127.0.0.1/db"}, "loopback"},
+		{"reference server without dsn", []string{"--serve-reference", "127.0.0.1:5000", "--dsn", ""}, "needs --dsn"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,6 +87,16 @@ func TestParseFlags(t *testing.T) {
 			require.ErrorContains(t, err, tc.err)
 		})
 	}
+}
+
+// TestUsageHidesReference: --serve-reference is run's own, not the user's.
+func TestUsageHidesReference(t *testing.T) {
+	var stderr bytes.Buffer
+	_, err := parseFlags([]string{"--vectors", "5", "-h"}, &stderr)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	require.Contains(t, stderr.String(), "-recall-queries int")
+	require.Contains(t, stderr.String(), "(default 100000)", "the default, not the value parsed before -h")
+	require.NotContains(t, stderr.String(), referenceFlag)
 }
 
 func TestUsesIndex(t *testing.T) {

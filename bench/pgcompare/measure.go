@@ -24,7 +24,7 @@ import (
 	"github.com/hybridrag/storage-proxy/adapters/postgres"
 )
 
-// outcome is what one call returned, reduced to what both paths can be
+// outcome is what one call returned, reduced to what every path can be
 // checked on.
 type outcome struct {
 	n     int      // KV: records found; graph: nodes found
@@ -32,15 +32,22 @@ type outcome struct {
 	ids   []string // vector: matched ids
 }
 
-// kind is one measured query with its two paths.
+// call asks one path iteration i's query.
+type call func(ctx context.Context, i int) (outcome, error)
+
+// kind is one measured query with its paths.
 type kind struct {
 	name   string
-	proxy  func(ctx context.Context, i int) (outcome, error)
-	direct func(ctx context.Context, i int) (outcome, error)
-	check  func(p, d outcome) error
+	proxy  call
+	direct call
+	// reference is the proxy's HTTP call sent to the reference server
+	// (reference.go); nil for a query it does not serve.
+	reference call
+	// check compares an HTTP path's outcome with the direct one.
+	check func(h, d outcome) error
 }
 
-// inputs are the per-iteration query arguments, shared by both paths.
+// inputs are the per-iteration query arguments, shared by every path.
 type inputs struct {
 	kvIDs    [][]string
 	vectors  [][]float32
@@ -69,6 +76,13 @@ type httpPaths struct {
 	base string
 	o    options
 	in   inputs
+}
+
+// newHTTPPaths sends to base with a client and connections of its own, so
+// servers measured side by side share no connection pool.
+func newHTTPPaths(base string, o options, in inputs) *httpPaths {
+	return &httpPaths{base: base, o: o, in: in,
+		c: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}}
 }
 
 func (h *httpPaths) post(ctx context.Context, path string, body any, out any) error {
@@ -207,8 +221,18 @@ type sqlPaths struct {
 	annSettings string
 }
 
-func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable, pgvectorVersion string) (*sqlPaths, error) {
+// kvGetSQL is the adapter's statement for a get of text_chunks ($1
+// workspace, $2 the ids), its select list built by the adapter.
+func kvGetSQL() (string, error) {
 	kvSel, err := postgres.SelectListSQL("lightrag_doc_chunks", 0)
+	if err != nil {
+		return "", err
+	}
+	return `SELECT ` + kvSel + ` FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`, nil
+}
+
+func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable, pgvectorVersion string) (*sqlPaths, error) {
+	kvSQL, err := kvGetSQL()
 	if err != nil {
 		return nil, err
 	}
@@ -217,8 +241,7 @@ func newSQLPaths(pool *pgxpool.Pool, o options, in inputs, vectorTable, pgvector
 		return nil, err
 	}
 	return &sqlPaths{pool: pool, o: o, in: in,
-		kvSQL:     `SELECT ` + kvSel + ` FROM "lightrag_doc_chunks" WHERE workspace = $1 AND id = ANY($2)`,
-		vectorSQL: vecSQL, annSettings: postgres.ANNSettingsSQL(pgvectorVersion),
+		kvSQL: kvSQL, vectorSQL: vecSQL, annSettings: postgres.ANNSettingsSQL(pgvectorVersion),
 	}, nil
 }
 
@@ -355,12 +378,14 @@ func (s *sqlPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
 	return o, nil
 }
 
-func kinds(h *httpPaths, s *sqlPaths) []kind {
+// kinds are the measured queries: h sends to the proxy, ref the same calls
+// to the reference server, s straight to PostgreSQL.
+func kinds(h, ref *httpPaths, s *sqlPaths) []kind {
 	return []kind{
-		{name: fmt.Sprintf("KV get %d ids (text_chunks)", h.o.kvBatch), proxy: h.kvGet, direct: s.kvGet,
+		{name: fmt.Sprintf("KV get %d ids (text_chunks)", h.o.kvBatch), proxy: h.kvGet, direct: s.kvGet, reference: ref.kvGet,
 			check: func(p, d outcome) error {
 				if p.n != d.n || p.n != h.o.kvBatch {
-					return fmt.Errorf("proxy found %d records, direct %d, want %d", p.n, d.n, h.o.kvBatch)
+					return fmt.Errorf("HTTP found %d records, direct %d, want %d", p.n, d.n, h.o.kvBatch)
 				}
 				return nil
 			}},
@@ -368,92 +393,124 @@ func kinds(h *httpPaths, s *sqlPaths) []kind {
 			check: func(p, d outcome) error {
 				a, b := slices.Sorted(slices.Values(p.ids)), slices.Sorted(slices.Values(d.ids))
 				if !slices.Equal(a, b) {
-					return fmt.Errorf("proxy matched %v, direct %v", a, b)
+					return fmt.Errorf("HTTP matched %v, direct %v", a, b)
 				}
 				return nil
 			}},
-		{name: fmt.Sprintf("get_nodes_edges_batch %d nodes", h.o.graphBatch), proxy: h.nodesEdges, direct: s.nodesEdges,
+		{name: fmt.Sprintf("get_nodes_edges_batch %d nodes", h.o.graphBatch), proxy: h.nodesEdges, direct: s.nodesEdges, reference: ref.nodesEdges,
 			check: func(p, d outcome) error {
 				if p.n != d.n || p.edges != d.edges || p.n != h.o.graphBatch {
-					return fmt.Errorf("proxy found %d nodes / %d edges, direct %d / %d", p.n, p.edges, d.n, d.edges)
+					return fmt.Errorf("HTTP found %d nodes / %d edges, direct %d / %d", p.n, p.edges, d.n, d.edges)
 				}
 				return nil
 			}},
 	}
 }
 
-// timings are one kind's latencies per path, and the proxy's CPU time
-// over the kind's timed phase.
+// timings are one kind's latencies per path, and the proxy's and the
+// reference server's CPU time over the kind's timed phase.
 type timings struct {
 	name          string
 	proxy, direct []time.Duration
-	matches       int // vector: results per query, summed over the timed run
+	reference     []time.Duration // none for a kind without a reference path
+	matches       int             // vector: results per query, summed over the timed run
 	proxyCPU      time.Duration
+	referenceCPU  time.Duration
 }
 
+// cpuClock reads a child process's CPU time so far.
+type cpuClock func() (time.Duration, error)
+
+// Positions of the paths in what interleave returns.
+const (
+	atProxy = iota
+	atDirect
+	atReference
+)
+
 // measure runs each kind in a phase of its own: warmup iterations (checking
-// that both paths agree), then the timed ones, alternating which path goes
-// first. cpu reads the proxy's CPU time, before and after each timed phase:
-// the direct path does not touch the proxy, so the difference over the
-// phase's proxy calls is the proxy's CPU per call.
-func measure(ctx context.Context, o options, ks []kind, cpu func() (time.Duration, error)) ([]timings, error) {
+// that the HTTP paths agree with the direct one), then the timed ones,
+// rotating which path goes first. proxyCPU and refCPU read the proxy's and
+// the reference server's CPU time before and after each timed phase: no
+// other path touches either process, so the difference over the phase's
+// calls to it is its CPU per call.
+func measure(ctx context.Context, o options, ks []kind, proxyCPU, refCPU cpuClock) ([]timings, error) {
 	out := make([]timings, len(ks))
 	for k, kd := range ks {
 		out[k].name = kd.name
-		var cpu0 time.Duration
+		paths := []path{atProxy: {"proxy", kd.proxy}, atDirect: {"direct", kd.direct}}
+		if kd.reference != nil {
+			paths = append(paths, path{"reference", kd.reference})
+		}
+		var cpu0, ref0 time.Duration
 		for i := range o.warmup + o.iterations {
-			timed := i >= o.warmup
 			if i == o.warmup {
 				var err error
-				if cpu0, err = cpu(); err != nil {
+				if cpu0, err = proxyCPU(); err != nil {
+					return nil, err
+				}
+				if ref0, err = refCPU(); err != nil {
 					return nil, err
 				}
 			}
-			dp, dd, p, d, err := pair(ctx, i, kd.proxy, kd.direct)
+			d, r, err := interleave(ctx, i, paths)
 			if err != nil {
 				return nil, fmt.Errorf("%s, iteration %d: %w", kd.name, i, err)
 			}
-			if !timed {
-				if err := kd.check(p, d); err != nil {
-					return nil, fmt.Errorf("%s, iteration %d: the paths disagree: %w", kd.name, i, err)
+			if i < o.warmup {
+				for p := range paths {
+					if p == atDirect {
+						continue
+					}
+					if err := kd.check(r[p], r[atDirect]); err != nil {
+						return nil, fmt.Errorf("%s, iteration %d: the %s and direct paths disagree: %w", kd.name, i, paths[p].name, err)
+					}
 				}
 				continue
 			}
-			out[k].proxy = append(out[k].proxy, dp)
-			out[k].direct = append(out[k].direct, dd)
-			out[k].matches += len(p.ids)
+			out[k].proxy = append(out[k].proxy, d[atProxy])
+			out[k].direct = append(out[k].direct, d[atDirect])
+			if kd.reference != nil {
+				out[k].reference = append(out[k].reference, d[atReference])
+			}
+			out[k].matches += len(r[atProxy].ids)
 		}
-		cpu1, err := cpu()
+		cpu1, err := proxyCPU()
 		if err != nil {
 			return nil, err
 		}
-		out[k].proxyCPU = cpu1 - cpu0
+		ref1, err := refCPU()
+		if err != nil {
+			return nil, err
+		}
+		out[k].proxyCPU, out[k].referenceCPU = cpu1-cpu0, ref1-ref0
 	}
 	return out, nil
 }
 
-// pair calls both paths of iteration i, the proxy first on even i and the
-// direct path first on odd i, and returns their times and outcomes.
-func pair(ctx context.Context, i int, proxy, direct func(context.Context, int) (outcome, error)) (dp, dd time.Duration, p, d outcome, err error) {
-	first, second := proxy, direct
-	if i%2 == 1 {
-		first, second = second, first
+// path is one way of asking a query, named for messages.
+type path struct {
+	name string
+	call call
+}
+
+// interleave calls every path once for iteration i, path i%len(paths) first
+// and the others after it in turn (so the first place rotates over the
+// iterations); it returns their times and outcomes in paths' order.
+func interleave(ctx context.Context, i int, paths []path) ([]time.Duration, []outcome, error) {
+	n := len(paths)
+	d, r := make([]time.Duration, n), make([]outcome, n)
+	for j := range n {
+		p := (i + j) % n
+		t0 := time.Now()
+		res, err := paths[p].call(ctx, i)
+		d[p] = time.Since(t0)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s path: %w", paths[p].name, err)
+		}
+		r[p] = res
 	}
-	t0 := time.Now()
-	r1, err := first(ctx, i)
-	t1 := time.Now()
-	if err != nil {
-		return 0, 0, p, d, err
-	}
-	r2, err := second(ctx, i)
-	t2 := time.Now()
-	if err != nil {
-		return 0, 0, p, d, err
-	}
-	if i%2 == 1 {
-		return t2.Sub(t1), t1.Sub(t0), r2, r1, nil
-	}
-	return t1.Sub(t0), t2.Sub(t1), r1, r2, nil
+	return d, r, nil
 }
 
 // floorTimings are the HTTP floor's latencies: GET /v1/version through the
@@ -468,11 +525,12 @@ type floorTimings struct {
 // the round trip), alternating the proxy with a bare net/http server that
 // answers the same body, so their difference is what the proxy's HTTP layer
 // adds.
-func measureFloor(ctx context.Context, o options, h *httpPaths, bareBase string, cpu func() (time.Duration, error)) (floorTimings, error) {
+func measureFloor(ctx context.Context, o options, h *httpPaths, bareBase string, cpu cpuClock) (floorTimings, error) {
 	var out floorTimings
-	get := func(base string) func(context.Context, int) (outcome, error) {
+	get := func(base string) call {
 		return func(ctx context.Context, _ int) (outcome, error) { return outcome{}, h.getVersion(ctx, base) }
 	}
+	paths := []path{{"proxy", get(h.base)}, {"bare server", get(bareBase)}}
 	var cpu0 time.Duration
 	for i := range o.warmup + o.iterations {
 		if i == o.warmup {
@@ -481,13 +539,13 @@ func measureFloor(ctx context.Context, o options, h *httpPaths, bareBase string,
 				return out, err
 			}
 		}
-		dp, db, _, _, err := pair(ctx, i, get(h.base), get(bareBase))
+		d, _, err := interleave(ctx, i, paths)
 		if err != nil {
 			return out, fmt.Errorf("HTTP floor, iteration %d: %w", i, err)
 		}
 		if i >= o.warmup {
-			out.proxy = append(out.proxy, dp)
-			out.bare = append(out.bare, db)
+			out.proxy = append(out.proxy, d[0])
+			out.bare = append(out.bare, d[1])
 		}
 	}
 	cpu1, err := cpu()

@@ -52,8 +52,10 @@ func buildProxy(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// proxyProc is a running `proxy serve`.
-type proxyProc struct {
+// childProc is a server the bench runs as a child process: the proxy
+// (`proxy serve`) or the reference server (reference.go).
+type childProc struct {
+	name string // "proxy" or "reference server", for messages
 	cmd  *exec.Cmd
 	base string // http://127.0.0.1:PORT
 	log  string
@@ -73,7 +75,7 @@ func freePort() (int, error) {
 
 // startProxy registers the bench database as a PostgreSQL backend in a fresh
 // data dir, then serves it on a free loopback port until ready.
-func startProxy(ctx context.Context, bin, dataDir, dsn string) (*proxyProc, error) {
+func startProxy(ctx context.Context, bin, dataDir, dsn string) (*childProc, error) {
 	set := exec.CommandContext(ctx, bin, "--data", dataDir, "backend", "set", benchDatabase,
 		"--postgres", dsn, "--workspace", benchWorkspace, "--force")
 	if out, err := set.CombinedOutput(); err != nil {
@@ -83,23 +85,48 @@ func startProxy(ctx context.Context, bin, dataDir, dsn string) (*proxyProc, erro
 	if err != nil {
 		return nil, err
 	}
-	p := &proxyProc{base: fmt.Sprintf("http://127.0.0.1:%d", port), log: filepath.Join(dataDir, "proxy.log"), done: make(chan error, 1)}
+	cmd := exec.Command(bin, "--data", dataDir, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
+	return startChild(ctx, "proxy", cmd, port, filepath.Join(dataDir, "proxy.log"))
+}
+
+// startReference runs this binary again as the reference server
+// (reference.go) on dsn, on a free loopback port, with one P: GOMAXPROCS=1
+// measured best for a server answering one request at a time on the 2-core
+// machines the bench runs on.
+func startReference(ctx context.Context, dir, dsn string) (*childProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this binary for the reference server: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "--"+referenceFlag, fmt.Sprintf("127.0.0.1:%d", port), "--dsn", dsn)
+	// The last GOMAXPROCS wins over one inherited.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	return startChild(ctx, "reference server", cmd, port, filepath.Join(dir, "reference.log"))
+}
+
+// startChild starts cmd, its output in logPath, and waits until it answers
+// GET /readyz on port with 200.
+func startChild(ctx context.Context, name string, cmd *exec.Cmd, port int, logPath string) (*childProc, error) {
+	p := &childProc{name: name, cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: logPath, done: make(chan error, 1)}
 	logf, err := os.Create(p.log)
 	if err != nil {
-		return nil, fmt.Errorf("create proxy log: %w", err)
+		return nil, fmt.Errorf("create %s log: %w", name, err)
 	}
-	p.cmd = exec.Command(bin, "--data", dataDir, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start proxy: %w", err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() { p.done <- p.cmd.Wait(); logf.Close() }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case err := <-p.done:
-			return nil, fmt.Errorf("proxy exited before it was ready (%v); log:\n%s", err, p.tail())
+			return nil, fmt.Errorf("%s exited before it was ready (%v); log:\n%s", name, err, p.tail())
 		case <-ctx.Done():
 			p.stop()
 			return nil, ctx.Err()
@@ -114,16 +141,16 @@ func startProxy(ctx context.Context, bin, dataDir, dsn string) (*proxyProc, erro
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("proxy not ready after 60s; log:\n%s", p.tail())
+			return nil, fmt.Errorf("%s not ready after 60s; log:\n%s", name, p.tail())
 		}
 	}
 }
 
-// memory reads the proxy's peak and current RSS from /proc.
-func (p *proxyProc) memory() (hwmKB, rssKB int64, err error) {
+// memory reads the process's peak and current RSS from /proc.
+func (p *childProc) memory() (hwmKB, rssKB int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, 0, fmt.Errorf("read proxy memory: %w", err)
+		return 0, 0, fmt.Errorf("read %s memory: %w", p.name, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -145,7 +172,7 @@ func (p *proxyProc) memory() (hwmKB, rssKB int64, err error) {
 	return hwmKB, rssKB, sc.Err()
 }
 
-func (p *proxyProc) tail() string {
+func (p *childProc) tail() string {
 	b, _ := os.ReadFile(p.log)
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
@@ -153,14 +180,14 @@ func (p *proxyProc) tail() string {
 	return string(b)
 }
 
-// stop shuts the proxy down gracefully (SIGINT), killing it after 15s. It
+// stop shuts the process down gracefully (SIGINT), killing it after 15s. It
 // may be called more than once.
-func (p *proxyProc) stop() error {
+func (p *childProc) stop() error {
 	p.once.Do(func() { p.err = p.shutdown() })
 	return p.err
 }
 
-func (p *proxyProc) shutdown() error {
+func (p *childProc) shutdown() error {
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-p.done:
@@ -172,7 +199,7 @@ func (p *proxyProc) shutdown() error {
 	case <-time.After(15 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		return errors.New("proxy did not stop within 15s of SIGINT; killed")
+		return fmt.Errorf("%s did not stop within 15s of SIGINT; killed", p.name)
 	}
 }
 
@@ -180,11 +207,11 @@ func (p *proxyProc) shutdown() error {
 // Linux whatever the kernel's HZ).
 const clockTicks = 100
 
-// cpuTime is the proxy's CPU time so far (user + system, all threads).
-func (p *proxyProc) cpuTime() (time.Duration, error) {
+// cpuTime is the process's CPU time so far (user + system, all threads).
+func (p *childProc) cpuTime() (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, fmt.Errorf("read proxy CPU time: %w", err)
+		return 0, fmt.Errorf("read %s CPU time: %w", p.name, err)
 	}
 	// The command name (field 2) may hold spaces: count from its ")".
 	i := strings.LastIndexByte(string(b), ')')

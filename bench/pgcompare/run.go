@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -44,8 +43,9 @@ type result struct {
 	setupTime     time.Duration
 }
 
-// run is the whole bench: fresh database, load, proxy, measurement, report.
-// Cleanup (proxy, temp dir, database) runs whatever fails.
+// run is the whole bench: fresh database, load, proxy and reference server,
+// measurement, report. Cleanup (child processes, temp dir, database) runs
+// whatever fails.
 func run(ctx context.Context, o options, out io.Writer) (err error) {
 	start := time.Now()
 	o.gen = newVectorGen(o)
@@ -115,11 +115,21 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if _, res.startRSS, err = proxy.memory(); err != nil {
 		return err
 	}
+	ref, err := startReference(ctx, dir, db.dsn)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := ref.stop(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
 	res.setupTime = time.Since(start)
 	in := makeInputs(o)
-	h := &httpPaths{base: proxy.base, o: o, in: in,
-		c: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}}
+	h := newHTTPPaths(proxy.base, o, in)
 	defer h.c.CloseIdleConnections()
+	rh := newHTTPPaths(ref.base, o, in)
+	defer rh.c.CloseIdleConnections()
 	bare, err := startBareServer()
 	if err != nil {
 		return err
@@ -147,8 +157,9 @@ COALESCE((SELECT indexname::text FROM pg_indexes WHERE tablename = $1 AND indexd
 		return fmt.Errorf("FAIL: the vector query does not use the HNSW index %q under the adapter's settings; plan:\n%s", index, res.vectorPlan)
 	}
 	fmt.Fprintf(out, "measuring through the proxy (%s, pid %d) and straight to PostgreSQL ...\n", proxy.base, proxy.cmd.Process.Pid)
-	if res.timings, err = measure(ctx, o, kinds(h, sp), proxy.cpuTime); err != nil {
-		return fmt.Errorf("%w\nproxy log tail:\n%s", err, proxy.tail())
+	fmt.Fprintf(out, "... and through the reference server (%s, pid %d, GOMAXPROCS=1) for KV get and get_nodes_edges_batch\n", ref.base, ref.cmd.Process.Pid)
+	if res.timings, err = measure(ctx, o, kinds(h, rh, sp), proxy.cpuTime, ref.cpuTime); err != nil {
+		return fmt.Errorf("%w\nproxy log tail:\n%s\nreference server log tail:\n%s", err, proxy.tail(), ref.tail())
 	}
 	if res.floor, err = measureFloor(ctx, o, h, bare.base, proxy.cpuTime); err != nil {
 		return fmt.Errorf("%w\nproxy log tail:\n%s", err, proxy.tail())
@@ -160,9 +171,12 @@ COALESCE((SELECT indexname::text FROM pg_indexes WHERE tablename = $1 AND indexd
 	if res.hwmKB, res.rssKB, err = proxy.memory(); err != nil {
 		return err
 	}
-	// Sessions report their statistics when they end: stop both clients,
+	// Sessions report their statistics when they end: stop every client,
 	// then count the HNSW index's scans.
 	if err := proxy.stop(); err != nil {
+		return err
+	}
+	if err := ref.stop(); err != nil {
 		return err
 	}
 	pool.Close()
@@ -294,14 +308,20 @@ func report(w io.Writer, r result) {
 	}
 	fmt.Fprintf(w, "Run: %d timed iterations per query and path after %d warmup (results checked equal on warmup), one phase per query, paths interleaved, one client, keep-alive HTTP on loopback; %d cores, load average at start %s.\n\n",
 		o.iterations, o.warmup, runtime.NumCPU(), r.loadAvg)
-	fmt.Fprintf(w, "| query | proxy p50 | proxy p90 | direct p50 | direct p90 | p50 ratio proxy/direct | proxy CPU per call |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| query | proxy p50 | proxy p90 | direct p50 | direct p90 | p50 ratio proxy/direct | proxy CPU per call | reference p50 | p50 ratio proxy/reference | reference CPU per call |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range r.timings {
 		slices.Sort(t.proxy)
 		slices.Sort(t.direct)
+		slices.Sort(t.reference)
 		pp50, dp50 := percentile(t.proxy, 50), percentile(t.direct, 50)
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f | %s |\n", t.name, ms(pp50), ms(percentile(t.proxy, 90)),
-			ms(dp50), ms(percentile(t.direct, 90)), float64(pp50)/float64(dp50), ms(t.proxyCPU/time.Duration(len(t.proxy))))
+		refCols := "- | - | -"
+		if len(t.reference) > 0 {
+			rp50 := percentile(t.reference, 50)
+			refCols = fmt.Sprintf("%s | %.2f | %s", ms(rp50), float64(pp50)/float64(rp50), ms(t.referenceCPU/time.Duration(len(t.reference))))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f | %s | %s |\n", t.name, ms(pp50), ms(percentile(t.proxy, 90)),
+			ms(dp50), ms(percentile(t.direct, 90)), float64(pp50)/float64(dp50), ms(t.proxyCPU/time.Duration(len(t.proxy))), refCols)
 	}
 	slices.Sort(r.floor.proxy)
 	slices.Sort(r.floor.bare)
@@ -310,6 +330,8 @@ func report(w io.Writer, r result) {
 		ms(fp), ms(percentile(r.floor.proxy, 90)), ms(fb), ms(percentile(r.floor.bare, 90)), ms(fp-fb), float64(fp)/float64(fb),
 		ms(r.floor.proxyCPU/time.Duration(max(len(r.floor.proxy), 1))))
 	fmt.Fprintf(w, "Proxy CPU per call: the proxy process's user+system time (/proc, 10 ms ticks) over each query's timed phase, divided by its proxy calls.\n")
+	fmt.Fprintf(w, "Reference: the least an HTTP server in its own process can do for the same call: a separate process (this binary, hidden flag --%s) running a bare net/http server (no framework, middleware or logging) with a pgx pool configured as the direct path's, sending the adapter's own SQL and writing the JSON answer by hand into one buffer, under GOMAXPROCS=1 (one P measured best for such a server on these 2-core machines); it is sent the proxy's requests, from a client with connections of its own, in the same phases, the three paths in rotating order (no vector query: \"-\"). Reference CPU per call: the reference process's user+system time, counted as the proxy's.\n",
+		referenceFlag)
 	verdict := "ok"
 	if r.hwmKB >= 100*1024 {
 		verdict = "ABOVE TARGET"
