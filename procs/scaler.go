@@ -4,10 +4,10 @@
 // proxy asks PostgreSQL, the answer goes back. With more than one P the Go
 // scheduler hands every wakeup (the request arriving, PostgreSQL answering,
 // net/http's background read) to another thread, and on a small virtual
-// machine each handoff is a futex call and a cross-CPU wakeup: measured on
-// the project's 2-core machines, a bare net/http server answering a KV get
-// from PostgreSQL used 0.45 ms of CPU per request with two Ps and 0.26 ms
-// with one (docs/BENCHMARKS.md). The Scaler keeps one P while that is all
+// machine each handoff is a futex call and a cross-CPU wakeup: on the
+// project's 2-core machines the proxy's CPU per KV get from PostgreSQL fell
+// from 0.68-0.78 ms to 0.52-0.55 ms with one P (docs/BENCHMARKS.md,
+// bench/pgcompare). The Scaler keeps one P while that is all
 // the load needs and gives the runtime every P as soon as requests overlap,
 // a request asks for several cores (a JSON vector scan), or the process is
 // busy on its own (a migration, a large flush).
