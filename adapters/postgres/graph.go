@@ -336,15 +336,32 @@ UNION ALL (SELECT NULL, src_id, tgt_id FROM lightrag_graph_edges WHERE workspace
 UNION SELECT NULL, src_id, tgt_id FROM lightrag_graph_edges WHERE workspace = $1 AND namespace = $2 AND tgt_id = ANY($3))`
 
 func (g *graphStore) GetNodesEdges(ctx context.Context, ids []string) ([]adapters.NodeEdges, error) {
+	if len(ids) == 0 {
+		return []adapters.NodeEdges{}, nil
+	}
+	ctx, cancel := g.b.ctx(ctx)
+	defer cancel()
+	rows, err := g.b.pool.Query(ctx, NodesEdgesSQL, g.ws, g.ns, ids)
+	if err != nil {
+		return nil, g.b.mapError(g.op("get node edges of"), err)
+	}
+	out, err := ScanNodesEdges(rows, ids)
+	if err != nil {
+		return nil, g.b.mapError(g.op("get node edges of"), err)
+	}
+	return out, nil
+}
+
+// ScanNodesEdges reads NodesEdgesSQL's rows for ids into
+// get_nodes_edges_batch's answer, one entry per id in order: whether the
+// node exists and its edges, the first position of a repeated id sorted by
+// neighbour (a self-loop counts once). Benchmarks use it to answer as the
+// adapter does.
+func ScanNodesEdges(rows pgx.Rows, ids []string) ([]adapters.NodeEdges, error) {
 	out := make([]adapters.NodeEdges, len(ids))
 	for i := range out {
 		out[i].Edges = []adapters.Edge{}
 	}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	ctx, cancel := g.b.ctx(ctx)
-	defer cancel()
 	// first[id] is the first position of id in ids; nbs[p] the neighbours
 	// of the node at position p.
 	first := make(map[string]int, len(ids))
@@ -353,12 +370,8 @@ func (g *graphStore) GetNodesEdges(ctx context.Context, ids []string) ([]adapter
 	}
 	found := make([]bool, len(ids))
 	nbs := make([][]string, len(ids))
-	rows, err := g.b.pool.Query(ctx, NodesEdgesSQL, g.ws, g.ns, ids)
-	if err != nil {
-		return nil, g.b.mapError(g.op("get node edges of"), err)
-	}
 	var node, s, t pgtype.Text
-	_, err = pgx.ForEachRow(rows, []any{&node, &s, &t}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&node, &s, &t}, func() error {
 		if node.Valid {
 			found[first[node.String]] = true
 			return nil
@@ -372,7 +385,7 @@ func (g *graphStore) GetNodesEdges(ctx context.Context, ids []string) ([]adapter
 		return nil
 	})
 	if err != nil {
-		return nil, g.b.mapError(g.op("get node edges of"), err)
+		return nil, err
 	}
 	for i, id := range ids {
 		p := first[id]

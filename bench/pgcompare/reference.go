@@ -19,11 +19,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -215,63 +213,36 @@ func appendValue(b []byte, fd pgconn.FieldDescription, v []byte) ([]byte, error)
 }
 
 // nodesEdges answers {"edges": [...]}: per requested id in order, whether
-// the node exists and its edges, grouped as adapters/postgres GetNodesEdges
-// groups NodesEdgesSQL's rows (an id's first position collects them; a
-// self-loop counts once; the first position's list is sorted) and written
-// as the proxy writes them.
+// the node exists and its edges, grouped by the adapter's own
+// postgres.ScanNodesEdges and written as the proxy writes them.
 func (s *referenceServer) nodesEdges(ctx context.Context, ids []string) ([]byte, error) {
-	first := make(map[string]int, len(ids))
-	for i := len(ids) - 1; i >= 0; i-- {
-		first[ids[i]] = i
-	}
-	found := make([]bool, len(ids))
-	nbs := make([][]string, len(ids))
+	var nes []adapters.NodeEdges
 	if len(ids) > 0 {
 		rows, err := s.pool.Query(ctx, postgres.NodesEdgesSQL, benchWorkspace, nsGraph, ids)
 		if err != nil {
 			return nil, fmt.Errorf("nodes edges: %w", err)
 		}
-		var node, src, tgt pgtype.Text
-		_, err = pgx.ForEachRow(rows, []any{&node, &src, &tgt}, func() error {
-			if node.Valid {
-				found[first[node.String]] = true
-				return nil
-			}
-			if p, ok := first[src.String]; ok {
-				nbs[p] = append(nbs[p], tgt.String)
-			}
-			if p, ok := first[tgt.String]; ok && src.String != tgt.String {
-				nbs[p] = append(nbs[p], src.String)
-			}
-			return nil
-		})
-		if err != nil {
+		if nes, err = postgres.ScanNodesEdges(rows, ids); err != nil {
 			return nil, fmt.Errorf("nodes edges: %w", err)
 		}
 	}
 	b := append(make([]byte, 0, 4096), `{"edges":[`...)
-	for i, id := range ids {
+	for i, ne := range nes {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		p := first[id]
 		b = append(b, `{"found":`...)
-		b = strconv.AppendBool(b, found[p])
+		b = strconv.AppendBool(b, ne.Found)
 		b = append(b, `,"edges":[`...)
-		if found[p] {
-			if p == i {
-				slices.Sort(nbs[p])
+		for j, e := range ne.Edges {
+			if j > 0 {
+				b = append(b, ',')
 			}
-			for j, nb := range nbs[p] {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"src":`...)
-				b = adapters.AppendJSONString(b, id)
-				b = append(b, `,"tgt":`...)
-				b = adapters.AppendJSONString(b, nb)
-				b = append(b, '}')
-			}
+			b = append(b, `{"src":`...)
+			b = adapters.AppendJSONString(b, e.Src)
+			b = append(b, `,"tgt":`...)
+			b = adapters.AppendJSONString(b, e.Tgt)
+			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
 	}
