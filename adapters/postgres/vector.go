@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/hybridrag/storage-proxy/adapters"
@@ -388,18 +389,14 @@ func (v *vectorStore) Query(ctx context.Context, q adapters.VectorQuery) ([]adap
 	}
 	sql, args := v.querySQL(t, q)
 	qnorm := normalize(q.Vector)
-	err = pgx.BeginFunc(ctx, v.b.pool, func(tx pgx.Tx) error {
-		exact := exact
-		for {
-			var rows int
-			var err error
-			out, rows, err = queryRows(ctx, tx, t, settings, settingArgs, sql, args, qnorm, q.Threshold, out[:0])
-			if err != nil || exact || rows >= q.TopK {
-				return err
-			}
-			settings, settingArgs, exact = exactSettingsSQL, nil, true
+	for {
+		var rows int
+		out, rows, err = queryRows(ctx, v.b.pool, t, settings, settingArgs, sql, args, qnorm, q.Threshold, out[:0])
+		if err != nil || exact || rows >= q.TopK {
+			break
 		}
-	})
+		settings, settingArgs, exact = exactSettingsSQL, nil, true
+	}
 	if err != nil {
 		return nil, v.b.mapError(v.op("query"), err)
 	}
@@ -531,13 +528,15 @@ const exactSettingsSQL = `SELECT set_config('enable_sort', 'on', true), set_conf
 
 // queryRows runs settings and then one vector query, in one round trip,
 // appending the rows at or above threshold to out; n is how many rows the
-// query returned.
-func queryRows(ctx context.Context, tx pgx.Tx, t table, settings string, settingArgs []any, sql string, args []any,
+// query returned. Both go as one pipeline, one implicit transaction: the
+// settings (set_config's is_local) last until its end, so they apply to
+// the query and to nothing after it, without a BEGIN and a COMMIT.
+func queryRows(ctx context.Context, pool *pgxpool.Pool, t table, settings string, settingArgs []any, sql string, args []any,
 	qnorm []float32, threshold float32, out []adapters.VectorMatch) (_ []adapters.VectorMatch, n int, err error) {
 	batch := &pgx.Batch{}
 	batch.Queue(settings, settingArgs...)
 	batch.Queue(sql, args...)
-	br := tx.SendBatch(ctx, batch)
+	br := pool.SendBatch(ctx, batch)
 	defer func() {
 		if cerr := br.Close(); err == nil {
 			err = cerr

@@ -208,7 +208,7 @@ func (h *httpPaths) nodesEdges(ctx context.Context, i int) (outcome, error) {
 
 // sqlPaths run the statements adapters/postgres runs for the same calls
 // (kv.go GetByIDs, vector.go Query, graph.go GetNodesEdges, all three built
-// by the adapter's own code), including the transaction and the settings
+// by the adapter's own code), including the pipeline and the settings
 // the adapter sends the vector read with, and read every column back.
 type sqlPaths struct {
 	pool      *pgxpool.Pool
@@ -295,44 +295,41 @@ func (s *sqlPaths) explainVector(ctx context.Context) (string, error) {
 	return strings.Join(plan, "\n"), nil
 }
 
-func (s *sqlPaths) vectorQueryWith(ctx context.Context, i int, settings string, settingArgs ...any) (outcome, error) {
-	var o outcome
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
-		// Settings and query in one round trip, as the adapter sends them.
-		batch := &pgx.Batch{}
-		batch.Queue(settings, settingArgs...)
-		batch.Queue(s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[i]), int64(s.o.topK))
-		br := tx.SendBatch(ctx, batch)
-		defer func() {
-			if cerr := br.Close(); err == nil {
-				err = cerr
-			}
-		}()
-		if _, err := br.Exec(); err != nil {
-			return err
+func (s *sqlPaths) vectorQueryWith(ctx context.Context, i int, settings string, settingArgs ...any) (o outcome, err error) {
+	// Settings and query as one pipeline (an implicit transaction the
+	// settings are local to), as the adapter sends them.
+	batch := &pgx.Batch{}
+	batch.Queue(settings, settingArgs...)
+	batch.Queue(s.vectorSQL, benchWorkspace, pgvector.NewVector(s.in.vectors[i]), int64(s.o.topK))
+	br := s.pool.SendBatch(ctx, batch)
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("vector query: %w", cerr)
 		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			vals, err := rows.Values()
-			if err != nil {
-				return err
-			}
-			vec, ok := vals[len(vals)-1].(pgvector.Vector)
-			if !ok {
-				return fmt.Errorf("content_vector decoded as %T, want pgvector.Vector", vals[len(vals)-1])
-			}
-			// The adapter's threshold: exact float32 cosine.
-			if float64(dot32(s.in.vectors[i], vec.Slice())) >= s.o.threshold {
-				o.ids = append(o.ids, vals[0].(string))
-			}
-		}
-		return rows.Err()
-	})
+	}()
+	if _, err := br.Exec(); err != nil {
+		return outcome{}, fmt.Errorf("vector query: %w", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
+		return outcome{}, fmt.Errorf("vector query: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return outcome{}, fmt.Errorf("vector query: %w", err)
+		}
+		vec, ok := vals[len(vals)-1].(pgvector.Vector)
+		if !ok {
+			return outcome{}, fmt.Errorf("vector query: content_vector decoded as %T, want pgvector.Vector", vals[len(vals)-1])
+		}
+		// The adapter's threshold: exact float32 cosine.
+		if float64(dot32(s.in.vectors[i], vec.Slice())) >= s.o.threshold {
+			o.ids = append(o.ids, vals[0].(string))
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return outcome{}, fmt.Errorf("vector query: %w", err)
 	}
 	return o, nil
