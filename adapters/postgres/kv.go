@@ -348,11 +348,6 @@ func upsertSQL(t table, vectors bool, vecCast string) string {
 // in byte order of id (the canonical lock order, see concurrency.go), and
 // retries it after a deadlock. vecArgs, when set, returns the vector
 // parameters of row i; pre, when set, runs first in the transaction.
-//
-// A write that fits in one batch and needs no pre is sent as one pipeline
-// without BEGIN and COMMIT: PostgreSQL runs the statements before the
-// pipeline's Sync as one implicit transaction (all or nothing), so the write
-// takes one round trip instead of four.
 func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []encoded, vecArgs func(i int) []any,
 	pre func(ctx context.Context, tx pgx.Tx) error) error {
 	vecCast := ""
@@ -361,38 +356,6 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 	}
 	sql := upsertSQL(s.t, vecArgs != nil, vecCast)
 	ord := byteOrder(ids)
-	queue := func(batch *pgx.Batch, part []int) {
-		for _, i := range part {
-			args := []any{ids[i], s.ws}
-			if s.t.nsCol {
-				args = append(args, s.ns)
-			}
-			args = append(args, rows[i].vals...)
-			if !s.t.side() {
-				if x := rows[i].extra; x != nil {
-					args = append(args, x)
-				} else {
-					args = append(args, nil) // the columns are the record
-				}
-			}
-			if vecArgs != nil {
-				args = append(args, vecArgs(i)...)
-			}
-			batch.Queue(sql, args...)
-		}
-	}
-	extras := make([][]byte, len(rows))
-	for i := range rows {
-		extras[i] = rows[i].extra
-	}
-	if pre == nil && len(ord) <= writeBatch {
-		batch := &pgx.Batch{}
-		queue(batch, ord)
-		if xsql, xargs, ok := syncExtrasArgs(s.t, s.ws, ids, extras); ok {
-			batch.Queue(xsql, xargs...)
-		}
-		return retryWrite(ctx, func() error { return b.pool.SendBatch(ctx, batch).Close() })
-	}
 	return b.writeTx(ctx, func(tx pgx.Tx) error {
 		if pre != nil {
 			if err := pre(ctx, tx); err != nil {
@@ -400,11 +363,33 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 			}
 		}
 		for start := 0; start < len(ord); start += writeBatch {
+			end := min(start+writeBatch, len(ord))
 			batch := &pgx.Batch{}
-			queue(batch, ord[start:min(start+writeBatch, len(ord))])
+			for _, i := range ord[start:end] {
+				args := []any{ids[i], s.ws}
+				if s.t.nsCol {
+					args = append(args, s.ns)
+				}
+				args = append(args, rows[i].vals...)
+				if !s.t.side() {
+					if x := rows[i].extra; x != nil {
+						args = append(args, x)
+					} else {
+						args = append(args, nil) // the columns are the record
+					}
+				}
+				if vecArgs != nil {
+					args = append(args, vecArgs(i)...)
+				}
+				batch.Queue(sql, args...)
+			}
 			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 				return err
 			}
+		}
+		extras := make([][]byte, len(rows))
+		for i := range rows {
+			extras[i] = rows[i].extra
 		}
 		return syncExtras(ctx, tx, s.t, s.ws, ids, extras)
 	})
