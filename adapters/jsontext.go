@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"strconv"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -148,4 +149,31 @@ func load64String(s string) uint64 {
 	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// AppendNodesEdges appends get_nodes_edges_batch's answer, {"edges": ne}
+// and a newline, as encoding/json would write it (a nil edge list as []),
+// without reflection: a batch of 40 nodes carries hundreds of edges.
+func AppendNodesEdges(dst []byte, ne []NodeEdges) []byte {
+	dst = append(dst, `{"edges":[`...)
+	for i, n := range ne {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"found":`...)
+		dst = strconv.AppendBool(dst, n.Found)
+		dst = append(dst, `,"edges":[`...)
+		for j, e := range n.Edges {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"src":`...)
+			dst = AppendJSONString(dst, e.Src)
+			dst = append(dst, `,"tgt":`...)
+			dst = AppendJSONString(dst, e.Tgt)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, "]}"...)
+	}
+	return append(dst, "]}\n"...)
 }

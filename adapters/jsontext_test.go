@@ -36,3 +36,28 @@ func TestJSONTextAgreesWithEncodingJSON(t *testing.T) {
 		require.Equal(t, compact.String(), string(AppendCompact(nil, doc)), "%s", doc)
 	}
 }
+
+// AppendNodesEdges writes what encoding/json writes (nil edges as []).
+func TestAppendNodesEdgesMatchesEncodingJSON(t *testing.T) {
+	for _, ne := range [][]NodeEdges{
+		nil,
+		{{Found: false, Edges: []Edge{}}},
+		{{Found: true, Edges: []Edge{{Src: "A", Tgt: "B \"<&>\" é\u2028"}, {Src: "A", Tgt: "C"}}}, {Edges: []Edge{}}},
+	} {
+		body := struct {
+			Edges []NodeEdges `json:"edges"`
+		}{Edges: ne}
+		if body.Edges == nil {
+			body.Edges = []NodeEdges{}
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(body); err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendNodesEdges(nil, ne); string(got) != want.String() {
+			t.Errorf("got  %s\nwant %s", got, want.String())
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -487,34 +486,12 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// writeNodesEdges writes {"edges": ne} as writeJSON would (a nil edge list
-// as []), without reflection: a batch of 40 nodes carries hundreds of
-// edges.
+// writeNodesEdges writes {"edges": ne} as writeJSON would, without
+// reflection (adapters.AppendNodesEdges).
 func writeNodesEdges(c echo.Context, ne []adapters.NodeEdges) error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	b := append(buf.AvailableBuffer(), `{"edges":[`...)
-	for i, n := range ne {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"found":`...)
-		b = strconv.AppendBool(b, n.Found)
-		b = append(b, `,"edges":[`...)
-		for j, e := range n.Edges {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"src":`...)
-			b = adapters.AppendJSONString(b, e.Src)
-			b = append(b, `,"tgt":`...)
-			b = adapters.AppendJSONString(b, e.Tgt)
-			b = append(b, '}')
-		}
-		b = append(b, "]}"...)
-	}
-	b = append(b, "]}\n"...)
-	buf.Write(b)
+	buf.Write(adapters.AppendNodesEdges(buf.AvailableBuffer(), ne))
 	return writeBody(c, http.StatusOK, buf.Bytes())
 }

@@ -226,25 +226,5 @@ func (s *referenceServer) nodesEdges(ctx context.Context, ids []string) ([]byte,
 			return nil, fmt.Errorf("nodes edges: %w", err)
 		}
 	}
-	b := append(make([]byte, 0, 4096), `{"edges":[`...)
-	for i, ne := range nes {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"found":`...)
-		b = strconv.AppendBool(b, ne.Found)
-		b = append(b, `,"edges":[`...)
-		for j, e := range ne.Edges {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"src":`...)
-			b = adapters.AppendJSONString(b, e.Src)
-			b = append(b, `,"tgt":`...)
-			b = adapters.AppendJSONString(b, e.Tgt)
-			b = append(b, '}')
-		}
-		b = append(b, "]}"...)
-	}
-	return append(b, "]}\n"...), nil
+	return adapters.AppendNodesEdges(make([]byte, 0, 4096), nes), nil
 }
