@@ -49,18 +49,7 @@ func TestVectorQueryVsNumpy(t *testing.T) {
 	const threshold = 0.2 // LightRAG's default cosine threshold
 	n := warmup + timed
 	rng := rand.New(rand.NewPCG(3, 4))
-	d := newVectorData(dim)
-	d.matrix = make([]float32, rows*dim)
-	for i := range d.matrix {
-		d.matrix[i] = float32(rng.NormFloat64())
-	}
-	normalizeRows(d.matrix, dim)
-	d.items = make([]vectorItem, rows)
-	for i := range rows {
-		id := "chunk-" + strconv.Itoa(i)
-		d.ids = append(d.ids, id)
-		d.index[id] = i
-	}
+	d := randomVectorData(rng, rows, dim, func(i int) string { return "chunk-" + strconv.Itoa(i) })
 	queries := make([][]float32, n)
 	for i := range queries {
 		q := randUnit(rng, dim)

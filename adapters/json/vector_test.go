@@ -178,18 +178,7 @@ func BenchmarkVectorQuery100k(b *testing.B) {
 	}
 	const rows, dim = 100_000, 1536
 	rng := rand.New(rand.NewPCG(3, 4))
-	d := newVectorData(dim)
-	d.matrix = make([]float32, rows*dim)
-	for i := range d.matrix {
-		d.matrix[i] = float32(rng.NormFloat64())
-	}
-	normalizeRows(d.matrix, dim)
-	d.items = make([]vectorItem, rows)
-	for i := range rows {
-		id := adapters.EntityVectorID(string(rune(i)))
-		d.ids = append(d.ids, id)
-		d.index[id] = i
-	}
+	d := randomVectorData(rng, rows, dim, func(i int) string { return adapters.EntityVectorID(string(rune(i))) })
 	s := &space{ns: ns("chunks"), kind: fileVector, loaded: true, vec: d}
 	v := &vectorStore{s: s, dim: dim}
 	q := make([]float32, dim)
@@ -209,4 +198,21 @@ func BenchmarkVectorQuery100k(b *testing.B) {
 	}
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+}
+
+// randomVectorData is rows unit vectors of Gaussian components drawn from
+// rng, row i stored under id(i).
+func randomVectorData(rng *rand.Rand, rows, dim int, id func(i int) string) *vectorData {
+	d := newVectorData(dim)
+	d.matrix = make([]float32, rows*dim)
+	for i := range d.matrix {
+		d.matrix[i] = float32(rng.NormFloat64())
+	}
+	normalizeRows(d.matrix, dim)
+	d.items = make([]vectorItem, rows)
+	for i := range rows {
+		d.ids = append(d.ids, id(i))
+		d.index[id(i)] = i
+	}
+	return d
 }
