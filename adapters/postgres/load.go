@@ -699,6 +699,11 @@ JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = to_regclass($1) AND a.amname 
 			err = b.buildConcurrently(ctx, q)
 		} else {
 			err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+				// A live write may be creating this index right now
+				// (execDDL): wait for it, then IF NOT EXISTS skips.
+				if _, err := tx.Exec(ctx, indexLockXactSQL, indexNameOf(q)); err != nil {
+					return err
+				}
 				if isANNIndex(q) {
 					// pgvector builds an HNSW graph far faster while it fits in
 					// maintenance_work_mem; raise it (never lower) for this

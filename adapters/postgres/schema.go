@@ -311,6 +311,14 @@ var (
 	ddlAddColumn   = regexp.MustCompile(`^ALTER TABLE (\S+) ADD COLUMN IF NOT EXISTS (\S+)`)
 )
 
+// indexLockXactSQL takes, for the rest of a transaction, the lock every
+// builder of the index named $1 takes first (buildConcurrently holds the
+// same key as a session lock); indexTryLockXactSQL takes it only when free.
+const (
+	indexLockXactSQL    = `SELECT pg_advisory_xact_lock(hashtext($1))`
+	indexTryLockXactSQL = `SELECT pg_try_advisory_xact_lock(hashtext($1))`
+)
+
 // ddlNeeded reports whether q would change anything; a statement of
 // another form always runs.
 func ddlNeeded(ctx context.Context, tx pgx.Tx, q string) (bool, error) {
@@ -332,6 +340,12 @@ AND attname = $2 AND NOT attisdropped)`, m[1], strings.ReplaceAll(strings.Trim(m
 }
 
 // execDDL runs the statements of ddl whose objects are missing.
+//
+// An index whose lock another session holds is being built by it
+// (FinishLoad's deferred build, which may take minutes): execDDL leaves
+// that index to it rather than wait, or race it into a duplicate-key error
+// from the catalog. Its callers hold the schema lock, so that session is
+// never another execDDL.
 func execDDL(ctx context.Context, tx pgx.Tx, ddl []string) error {
 	for _, q := range ddl {
 		needed, err := ddlNeeded(ctx, tx, q)
@@ -340,6 +354,23 @@ func execDDL(ctx context.Context, tx pgx.Tx, ddl []string) error {
 		}
 		if !needed {
 			continue
+		}
+		if m := ddlCreateIndex.FindStringSubmatch(q); m != nil {
+			var locked bool
+			if err := tx.QueryRow(ctx, indexTryLockXactSQL, m[1]).Scan(&locked); err != nil {
+				return fmt.Errorf("lock index %s: %w", m[1], err)
+			}
+			if !locked {
+				continue
+			}
+			// Built and committed between the look and the lock?
+			needed, err = ddlNeeded(ctx, tx, q)
+			if err != nil {
+				return fmt.Errorf("%s: %w", firstLine(q), err)
+			}
+			if !needed {
+				continue
+			}
 		}
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", firstLine(q), err)
