@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -157,4 +158,33 @@ func TestUnreachableIsUnavailableAndRedacted(t *testing.T) {
 	require.ErrorIs(t, err, adapters.ErrInvalid)
 	require.NotContains(t, err.Error(), "s3cretpass")
 	require.Equal(t, "postgres://user:xxxxx@h/db", RedactDSN("postgres://user:pw@h/db"))
+}
+
+// A write is all or nothing, on the one-round-trip path (no BEGIN) too: a
+// row the server refuses (here a trigger) leaves none of the write's rows.
+func TestUpsertIsAtomic(t *testing.T) {
+	b := MustOpen(t)
+	ctx := context.Background()
+	kv, err := b.KV(ctx, adapters.Namespace{Name: "text_chunks"})
+	require.NoError(t, err)
+	require.NoError(t, kv.Upsert(ctx, []adapters.KVRecord{{ID: "a", Data: adapters.Record(`{"content":"old"}`)}}))
+	_, err = b.pool.Exec(ctx, `CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN IF NEW.id = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END$$;
+CREATE TRIGGER refuse_boom BEFORE INSERT ON lightrag_doc_chunks FOR EACH ROW EXECUTE FUNCTION refuse_boom()`)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = b.pool.Exec(context.Background(), `DROP TRIGGER IF EXISTS refuse_boom ON lightrag_doc_chunks; DROP FUNCTION IF EXISTS refuse_boom()`)
+	})
+	for _, n := range []int{2, writeBatch + 1} { // one pipeline; a transaction of several batches
+		recs := []adapters.KVRecord{{ID: "a", Data: adapters.Record(`{"content":"new"}`)}}
+		for i := range n - 2 {
+			recs = append(recs, adapters.KVRecord{ID: fmt.Sprintf("c%04d", i), Data: adapters.Record(`{"content":"x"}`)})
+		}
+		recs = append(recs, adapters.KVRecord{ID: "boom", Data: adapters.Record(`{"content":"x"}`)})
+		require.Error(t, kv.Upsert(ctx, recs), "%d rows", n)
+		got, err := kv.GetByIDs(ctx, []string{"a", "c0000"})
+		require.NoError(t, err)
+		require.Contains(t, string(got[0]), `"content":"old"`, "%d rows: the earlier row was rolled back", n)
+		require.Nil(t, got[1], "%d rows", n)
+	}
 }

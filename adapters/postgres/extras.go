@@ -80,8 +80,19 @@ ON CONFLICT (workspace, table_name, id) DO UPDATE SET stamp = EXCLUDED.stamp, ex
 // syncExtras runs syncExtrasSQL for rows of t in workspace ws; extras[i]
 // belongs to ids[i] (nil: none).
 func syncExtras(ctx context.Context, tx pgx.Tx, t table, ws string, ids []string, extras [][]byte) error {
-	if !t.side() || len(ids) == 0 {
+	sql, args, ok := syncExtrasArgs(t, ws, ids, extras)
+	if !ok {
 		return nil
+	}
+	_, err := tx.Exec(ctx, sql, args...)
+	return err
+}
+
+// syncExtrasArgs is syncExtras's statement and arguments; ok is false when
+// t keeps no extras in the side table or there are no rows.
+func syncExtrasArgs(t table, ws string, ids []string, extras [][]byte) (sql string, args []any, ok bool) {
+	if !t.side() || len(ids) == 0 {
+		return "", nil, false
 	}
 	var with, without, xs []string
 	for i, x := range extras {
@@ -97,8 +108,7 @@ func syncExtras(ctx context.Context, tx pgx.Tx, t table, ws string, ids []string
 	if without == nil {
 		without = []string{}
 	}
-	_, err := tx.Exec(ctx, syncExtrasSQL(t), ws, with, xs, without)
-	return err
+	return syncExtrasSQL(t), []any{ws, with, xs, without}, true
 }
 
 // withExtrasDeleted turns a DELETE from t (whose WHERE has the workspace as

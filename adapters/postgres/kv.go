@@ -236,6 +236,7 @@ func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error
 	ctx, cancel := k.b.ctx(ctx)
 	defer cancel()
 	rows := make([]encoded, len(records))
+	var own []bool
 	if k.doc {
 		for i, r := range records {
 			rec, err := adapters.StampDoc(r.ID, r.Data)
@@ -247,24 +248,14 @@ func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error
 			}
 		}
 	} else {
-		// The stored create_time survives a re-upsert that lacks one, so read
-		// the existing records that need it.
-		var need []string
-		for _, r := range records {
-			if !hasKey(r.Data, "create_time") {
-				need = append(need, r.ID)
-			}
-		}
-		existing := map[string]adapters.Record{}
-		if len(need) > 0 {
-			var err error
-			if existing, err = k.stored(ctx, need); err != nil {
-				return k.b.mapError(k.op("upsert"), err)
-			}
-		}
+		// A record without create_time keeps the stored one: the upsert
+		// statement does that in SQL (its last parameter says which rows
+		// bring their own), so the write needs no read first.
 		now := time.Now().Unix()
+		own = make([]bool, len(records))
 		for i, r := range records {
-			rec, err := adapters.StampKV(k.s.ns, r.ID, r.Data, existing[r.ID], now)
+			own[i] = hasKey(r.Data, "create_time")
+			rec, err := adapters.StampKV(k.s.ns, r.ID, r.Data, nil, now)
 			if err != nil {
 				return err
 			}
@@ -279,7 +270,11 @@ func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error
 	}
 	wctx, wcancel := k.b.writeCtx(parent, len(rows))
 	defer wcancel()
-	return k.b.mapError(k.op("upsert"), k.b.upsertRows(wctx, k.s, ids, rows, nil, nil))
+	if own == nil {
+		return k.b.mapError(k.op("upsert"), k.b.upsertRows(wctx, k.s, ids, rows, upsertSQL(k.s.t, upsertOpts{}), nil, nil))
+	}
+	return k.b.mapError(k.op("upsert"), k.b.upsertRows(wctx, k.s, ids, rows, upsertSQL(k.s.t, upsertOpts{keepCreateTime: true}),
+		func(i int) []any { return []any{own[i]} }, nil))
 }
 
 func hasKey(rec adapters.Record, key string) bool {
@@ -295,9 +290,19 @@ func hasKey(rec adapters.Record, key string) bool {
 	return false
 }
 
-// upsertSQL is the INSERT ... ON CONFLICT statement for a table; vectors adds
-// the content_vector, create_time and update_time parameters.
-func upsertSQL(t table, vectors bool, vecCast string) string {
+// upsertOpts shapes upsertSQL's statement.
+type upsertOpts struct {
+	// vectors adds the content_vector (cast by vecCast), create_time and
+	// update_time parameters.
+	vectors bool
+	vecCast string
+	// keepCreateTime adds a last boolean parameter: false keeps an existing
+	// row's create_time column (the record brought none).
+	keepCreateTime bool
+}
+
+// upsertSQL is the INSERT ... ON CONFLICT statement for a table.
+func upsertSQL(t table, o upsertOpts) string {
 	cols := []string{"id", "workspace"}
 	vals := []string{"$1", "$2"}
 	conflict := "workspace, id"
@@ -335,27 +340,69 @@ func upsertSQL(t table, vectors bool, vecCast string) string {
 		add(quoteIdent(t.extra), fmt.Sprintf("$%d::text::jsonb", n))
 		n++
 	}
-	if vectors {
-		add("content_vector", fmt.Sprintf("$%d%s", n, vecCast))
+	if o.vectors {
+		add("content_vector", fmt.Sprintf("$%d%s", n, o.vecCast))
 		add("create_time", fmt.Sprintf("$%d::timestamp", n+1))
 		add("update_time", fmt.Sprintf("$%d::timestamp", n+2))
+		n += 3
+	}
+	if o.keepCreateTime {
+		for i, set := range sets {
+			if col := quoteIdent("create_time"); set == col+" = EXCLUDED."+col {
+				sets[i] = fmt.Sprintf("%[1]s = CASE WHEN $%[2]d::boolean THEN EXCLUDED.%[1]s ELSE COALESCE(%[3]s.%[1]s, EXCLUDED.%[1]s) END",
+					col, n, quoteIdent(t.name))
+			}
+		}
 	}
 	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s",
 		quoteIdent(t.name), strings.Join(cols, ", "), strings.Join(vals, ", "), conflict, strings.Join(sets, ", "))
 }
 
-// upsertRows writes encoded rows in one transaction, pipelined in batches,
-// in byte order of id (the canonical lock order, see concurrency.go), and
-// retries it after a deadlock. vecArgs, when set, returns the vector
-// parameters of row i; pre, when set, runs first in the transaction.
-func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []encoded, vecArgs func(i int) []any,
+// upsertRows writes encoded rows with sql (upsertSQL's) in one transaction,
+// pipelined in batches, in byte order of id (the canonical lock order, see
+// concurrency.go), and retries it after a deadlock. tail, when set, returns
+// the parameters sql takes after the columns of row i; pre, when set, runs
+// first in the transaction.
+//
+// A write that fits in one batch and needs no pre is sent as one pipeline
+// without BEGIN and COMMIT: PostgreSQL runs the statements before the
+// pipeline's Sync as one implicit transaction (all or nothing), so the write
+// takes one round trip instead of four.
+func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []encoded, sql string, tail func(i int) []any,
 	pre func(ctx context.Context, tx pgx.Tx) error) error {
-	vecCast := ""
-	if vecArgs != nil {
-		vecCast = "::vector"
-	}
-	sql := upsertSQL(s.t, vecArgs != nil, vecCast)
 	ord := byteOrder(ids)
+	queue := func(batch *pgx.Batch, part []int) {
+		for _, i := range part {
+			args := []any{ids[i], s.ws}
+			if s.t.nsCol {
+				args = append(args, s.ns)
+			}
+			args = append(args, rows[i].vals...)
+			if !s.t.side() {
+				if x := rows[i].extra; x != nil {
+					args = append(args, x)
+				} else {
+					args = append(args, nil) // the columns are the record
+				}
+			}
+			if tail != nil {
+				args = append(args, tail(i)...)
+			}
+			batch.Queue(sql, args...)
+		}
+	}
+	extras := make([][]byte, len(rows))
+	for i := range rows {
+		extras[i] = rows[i].extra
+	}
+	if pre == nil && len(ord) <= writeBatch {
+		batch := &pgx.Batch{}
+		queue(batch, ord)
+		if xsql, xargs, ok := syncExtrasArgs(s.t, s.ws, ids, extras); ok {
+			batch.Queue(xsql, xargs...)
+		}
+		return retryWrite(ctx, func() error { return b.pool.SendBatch(ctx, batch).Close() })
+	}
 	return b.writeTx(ctx, func(tx pgx.Tx) error {
 		if pre != nil {
 			if err := pre(ctx, tx); err != nil {
@@ -363,33 +410,11 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 			}
 		}
 		for start := 0; start < len(ord); start += writeBatch {
-			end := min(start+writeBatch, len(ord))
 			batch := &pgx.Batch{}
-			for _, i := range ord[start:end] {
-				args := []any{ids[i], s.ws}
-				if s.t.nsCol {
-					args = append(args, s.ns)
-				}
-				args = append(args, rows[i].vals...)
-				if !s.t.side() {
-					if x := rows[i].extra; x != nil {
-						args = append(args, x)
-					} else {
-						args = append(args, nil) // the columns are the record
-					}
-				}
-				if vecArgs != nil {
-					args = append(args, vecArgs(i)...)
-				}
-				batch.Queue(sql, args...)
-			}
+			queue(batch, ord[start:min(start+writeBatch, len(ord))])
 			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 				return err
 			}
-		}
-		extras := make([][]byte, len(rows))
-		for i := range rows {
-			extras[i] = rows[i].extra
 		}
 		return syncExtras(ctx, tx, s.t, s.ws, ids, extras)
 	})

@@ -299,7 +299,7 @@ func (v *vectorStore) Upsert(ctx context.Context, records []adapters.VectorRecor
 	now := time.Unix(time.Now().Unix(), 0).UTC()
 	wctx, wcancel := v.b.writeCtx(parent, len(rows))
 	defer wcancel()
-	err = v.b.upsertRows(wctx, v.scope(t), ids, rows, func(i int) []any {
+	err = v.b.upsertRows(wctx, v.scope(t), ids, rows, upsertSQL(t, upsertOpts{vectors: true, vecCast: "::vector"}), func(i int) []any {
 		if at := records[i].CreatedAt; at != 0 { // a copied record's own, as a load keeps it
 			created := time.Unix(at, 0).UTC()
 			return []any{pgvector.NewVector(records[i].Vector), created, created}
