@@ -723,7 +723,13 @@ func (v *vectorStore) Delete(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return v.deleteWhere(ctx, "delete from", func(_ table, n int) string { return fmt.Sprintf("id = ANY($%d)", n) }, ids)
+	ctx, cancel := v.b.ctx(ctx)
+	defer cancel()
+	t, err := v.current(ctx)
+	if err != nil || t.name == "" {
+		return v.b.mapError(v.op("delete from"), err)
+	}
+	return v.b.mapError(v.op("delete from"), v.b.deleteIDs(ctx, v.scope(t), ids))
 }
 
 func (v *vectorStore) DeleteEntity(ctx context.Context, name string) error {
