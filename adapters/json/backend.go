@@ -63,7 +63,7 @@ type Backend struct {
 	// logging to applying, a flush holds it exclusively while it rotates the
 	// log and takes the dirty set.
 	gate    sync.RWMutex
-	flushMu sync.Mutex // one flush at a time
+	flushMu sync.Mutex // one flush, or one drop's file write, at a time
 	closed  atomic.Bool
 	// retainLog keeps rotated log segments when replay could not apply some
 	// entries (their namespace file is unreadable), so nothing is lost.
@@ -307,6 +307,10 @@ func (b *Backend) mutate(ctx context.Context, s *space, prepare func() (mutation
 // no vdb or graphml file. Writes that raced in after the drop stay dirty and
 // are saved by the next flush.
 func (b *Backend) dropped(s *space) error {
+	// A flush may hold this file's content of before the drop, prepared and
+	// not yet renamed into place: let it finish first.
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
 	b.gate.RLock()
 	defer b.gate.RUnlock()
 	s.mu.Lock()
@@ -343,6 +347,9 @@ func (b *Backend) flushLoop() {
 	}
 }
 
+// flushParallel is how many files a flush writes at once.
+const flushParallel = 8
+
 // Flush writes every changed namespace to its LightRAG file, atomically,
 // then drops the log segments they came from. Unchanged namespaces are not
 // touched.
@@ -378,19 +385,39 @@ func (b *Backend) Flush(ctx context.Context) error {
 		return fmt.Errorf("flush %s: %w", b.dir, err)
 	}
 	sort.Slice(dirty, func(i, j int) bool { return dirty[i].path < dirty[j].path })
-	var errs []error
-	for _, s := range dirty {
-		if err := ctx.Err(); err != nil {
-			s.dirty.Store(true)
-			errs = append(errs, err)
-			continue
+	// The files are independent and each waits mostly for its fsync:
+	// written side by side, their fsyncs share the file system's journal
+	// commits; then all are renamed into place and each folder fsynced once.
+	errs := make([]error, len(dirty))
+	pending := make([]*pendingFile, len(dirty))
+	var g errgroup.Group
+	g.SetLimit(flushParallel)
+	for i, s := range dirty {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
+				return nil
+			}
+			s.mu.RLock()
+			pending[i], errs[i] = s.prepare()
+			s.mu.RUnlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	var ready []*pendingFile
+	var readyIdx []int
+	for i, p := range pending {
+		if p != nil {
+			ready, readyIdx = append(ready, p), append(readyIdx, i)
 		}
-		s.mu.RLock()
-		err := s.write()
-		s.mu.RUnlock()
+	}
+	for j, err := range commitFiles(ready) {
+		errs[readyIdx[j]] = err
+	}
+	for i, err := range errs {
 		if err != nil {
-			s.dirty.Store(true)
-			errs = append(errs, err)
+			dirty[i].dirty.Store(true)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

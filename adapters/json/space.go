@@ -137,14 +137,24 @@ func loadError(path string, err error) error {
 // write saves the space to its file atomically. Callers hold at least the
 // read lock.
 func (s *space) write() error {
-	if s.err != nil {
-		return s.err
-	}
-	if err := s.refuseLinks(); err != nil {
+	p, err := s.prepare()
+	if err != nil {
 		return err
 	}
+	return commitFiles([]*pendingFile{p})[0]
+}
+
+// prepare writes the space's LightRAG file to a temp file (prepareFile),
+// for commitFiles to put in place. Callers hold at least the read lock.
+func (s *space) prepare() (*pendingFile, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if err := s.refuseLinks(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return fmt.Errorf("create folder %s: %w", s.dir, err)
+		return nil, fmt.Errorf("create folder %s: %w", s.dir, err)
 	}
 	var write func(io.Writer) error
 	switch s.kind {
@@ -155,10 +165,11 @@ func (s *space) write() error {
 	default:
 		write = func(w io.Writer) error { return writeGraphFile(w, s.graph) }
 	}
-	if err := writeFileAtomic(s.path, write); err != nil {
-		return fmt.Errorf("write %s: %w", s.path, err)
+	p, err := prepareFile(s.path, write)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", s.path, err)
 	}
-	return nil
+	return p, nil
 }
 
 // remove deletes the space's file (vector and graph drops, as LightRAG does).
