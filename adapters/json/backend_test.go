@@ -520,7 +520,7 @@ func TestFlushRacingDrops(t *testing.T) {
 	var others []adapters.KV
 	for i := range 4 {
 		o := mustKV(t, b, ns(fmt.Sprintf("other_%d", i)))
-		recs := make([]adapters.KVRecord, 3000)
+		recs := make([]adapters.KVRecord, 1500)
 		for j := range recs {
 			recs[j] = adapters.KVRecord{ID: fmt.Sprintf("r%05d", j), Data: rec(`{"content":"` + strings.Repeat("x", 200) + `"}`)}
 		}
