@@ -184,20 +184,6 @@ func (s *Server) deleteDatabase(c echo.Context) error {
 	}{Removed: name})
 }
 
-func (s *Server) flush(c echo.Context) error {
-	h, err := s.database(c)
-	if err != nil {
-		return err
-	}
-	defer s.router.release(h)
-	start := time.Now()
-	if err := h.backend.Flush(ctxOf(c)); err != nil {
-		return err
-	}
-	s.recordFlush(h.name, time.Since(start))
-	return ok(c)
-}
-
 type namespacesBody struct {
 	Namespaces []adapters.NamespaceInfo `json:"namespaces"`
 }

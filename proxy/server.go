@@ -122,6 +122,9 @@ type Server struct {
 	outages   *outageLog
 	checks    *backendChecks
 	mem       memReleaser
+	flushes   backgroundFlushes
+	// bgCtx lives until Close: the context of work no request waits for.
+	bgCtx context.Context
 }
 
 // NewServer loads the registry (writing the default one when the file is
@@ -176,7 +179,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		s.token = []byte(cfg.Token)
 	}
 	pollCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	s.stop = stop
+	s.stop, s.bgCtx = stop, pollCtx
 	s.checks = newBackendChecks(s)
 	s.checks.load(pollCtx, r.registry())
 	r.mu.Lock()
@@ -233,6 +236,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
 	s.checks.wait()
+	s.flushes.close()
 	// A cancelled migration leaves maintenance and resumes when run again.
 	s.migrations.Shutdown()
 	s.live.Shutdown()

@@ -28,6 +28,7 @@ ENV_TOKEN = "HYBRIDRAG_PROXY_TOKEN"
 ENV_POOL = "HYBRIDRAG_PROXY_POOL_SIZE"
 ENV_RETRY = "HYBRIDRAG_PROXY_RETRY_SECONDS"
 ENV_TIMEOUT = "HYBRIDRAG_PROXY_TIMEOUT"
+ENV_FLUSH_WAIT = "HYBRIDRAG_PROXY_FLUSH_WAIT"
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_DB = "default"
@@ -52,7 +53,14 @@ class ProxyConfig:
     retry_seconds: float = 30.0
     timeout: float = 300.0
     connect_timeout: float = 10.0
-    flush_window: float = 0.02
+    # Flush requests within this many seconds of each other share one (0:
+    # those of one event-loop turn, e.g. LightRAG's gather over its 12
+    # storages).
+    flush_window: float = 0.0
+    # index_done_callback waits until the proxy has rewritten LightRAG's
+    # files. Off by default: every acknowledged write is durable already, and
+    # the proxy rewrites the files in the background right after.
+    flush_wait: bool = False
 
     @classmethod
     def from_env(cls, environ: Optional[dict[str, str]] = None) -> "ProxyConfig":
@@ -74,18 +82,20 @@ class ProxyConfig:
             pool_size=int(num(ENV_POOL, 64)),
             retry_seconds=num(ENV_RETRY, 30.0),
             timeout=num(ENV_TIMEOUT, 300.0),
+            flush_wait=_flag(env, ENV_FLUSH_WAIT),
         )
 
 
 class _LoopState:
-    """Per-event-loop state: the pool and the pending debounced flush."""
+    """Per-event-loop state: the pool and the pending debounced flushes
+    (one that waits for the files, one that does not)."""
 
-    __slots__ = ("pool", "flush_future", "flush_task", "__weakref__")
+    __slots__ = ("pool", "flush_futures", "flush_tasks", "__weakref__")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
-        self.flush_future: Optional[asyncio.Future] = None
-        self.flush_task: Optional[asyncio.Task] = None
+        self.flush_futures: dict[bool, asyncio.Future] = {}
+        self.flush_tasks: dict[bool, asyncio.Task] = {}
 
 
 class ProxyClient:
@@ -205,26 +215,28 @@ class ProxyClient:
             await asyncio.sleep(min(delay, remaining))
             attempt += 1
 
-    async def flush(self) -> None:
+    async def flush(self, wait: bool = True) -> None:
         """POST /flush, debounced: calls within ``flush_window`` of each other
         share one flush. A caller never joins a flush already sent, so its
-        acknowledged writes are always covered."""
+        acknowledged writes are always covered. With ``wait`` False the proxy
+        answers at once and rewrites LightRAG's files in the background
+        (the writes are durable either way)."""
         st = self._state()
-        fut = st.flush_future
+        fut = st.flush_futures.get(wait)
         if fut is None:
             loop = asyncio.get_running_loop()
             fut = loop.create_future()
-            st.flush_future = fut
-            st.flush_task = loop.create_task(self._run_flush(st, fut))
+            st.flush_futures[wait] = fut
+            st.flush_tasks[wait] = loop.create_task(self._run_flush(st, fut, wait))
         await asyncio.shield(fut)
 
-    async def _run_flush(self, st: _LoopState, fut: asyncio.Future) -> None:
+    async def _run_flush(self, st: _LoopState, fut: asyncio.Future, wait: bool) -> None:
         try:
             await asyncio.sleep(self.config.flush_window)
         finally:
-            st.flush_future = None
+            st.flush_futures.pop(wait, None)
         try:
-            await self.call("POST", self.target("/flush"))
+            await self.call("POST", self.target("/flush", None if wait else {"wait": "false"}))
         except BaseException as e:  # hand every waiter the failure
             if not fut.done():
                 fut.set_exception(e)
@@ -244,6 +256,15 @@ class ProxyClient:
         st = self._states.pop(loop, None)
         if st is not None:
             await st.pool.aclose()
+
+
+def _flag(env: Any, name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={raw!r} is not a boolean (use 1 or 0)")
 
 
 def _path(target: str) -> str:

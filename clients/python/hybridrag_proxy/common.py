@@ -77,7 +77,10 @@ class ProxyStorageMixin:
                 logger.warning("hybridrag_proxy: flush at finalize of %s failed: %s", self.namespace, e)
 
     async def index_done_callback(self) -> None:
-        await self._client.flush()
+        # LightRAG calls this after every document: the writes are durable
+        # already, so by default the proxy rewrites its files in the
+        # background (ProxyConfig.flush_wait); finalize waits for them.
+        await self._client.flush(wait=self._client.config.flush_wait)
 
     async def drop(self) -> dict[str, str]:
         try:

@@ -212,6 +212,10 @@ class ClientTest(unittest.IsolatedAsyncioTestCase):
             ProxyClient(ProxyConfig(url="127.0.0.1:8080"))
         with self.assertRaises(ValueError):
             ProxyConfig.from_env({"HYBRIDRAG_PROXY_RETRY_SECONDS": "soon"})
+        self.assertFalse(ProxyConfig.from_env({}).flush_wait)
+        self.assertTrue(ProxyConfig.from_env({"HYBRIDRAG_PROXY_FLUSH_WAIT": "1"}).flush_wait)
+        with self.assertRaises(ValueError):
+            ProxyConfig.from_env({"HYBRIDRAG_PROXY_FLUSH_WAIT": "maybe"})
         self.assertIs(hp.get_client(cfg), hp.get_client(cfg), "one shared client per configuration")
 
     def test_config_repr_hides_the_token(self) -> None:
@@ -229,7 +233,7 @@ class ClientTest(unittest.IsolatedAsyncioTestCase):
 
         from hybridrag_proxy import client as cl
 
-        known = {cl.ENV_URL, cl.ENV_DB, cl.ENV_TOKEN, cl.ENV_POOL, cl.ENV_RETRY, cl.ENV_TIMEOUT}
+        known = {cl.ENV_URL, cl.ENV_DB, cl.ENV_TOKEN, cl.ENV_POOL, cl.ENV_RETRY, cl.ENV_TIMEOUT, cl.ENV_FLUSH_WAIT}
         root = Path(__file__).resolve().parents[3]
         compose = (root / "deploy" / "docker-compose.yml").read_text()
         env = set(re.findall(r"^\s+(HYBRIDRAG_[A-Z_]+):", compose, re.M))

@@ -110,12 +110,22 @@ class StorageCases:
         if self.backend != "json":
             self.skipTest("JSON databases only")
         s = h.kv("full_docs", self.ws)
+        await s.initialize()
         await s.upsert({"doc-1": {"content": "hello"}})
-        await s.index_done_callback()
         path = os.path.join(self.server.data, self.db, self.ws, "kv_store_full_docs.json")
+        # index_done_callback: the proxy rewrites the file in the background.
+        await s.index_done_callback()
+        for _ in range(6000):
+            if os.path.exists(path):
+                break
+            await asyncio.sleep(0.01)
+        # finalize waits for a flush: the file holds every acknowledged write.
+        await s.upsert({"doc-2": {"content": "bye"}})
+        await s.finalize()
         with open(path, encoding="utf-8") as f:
             on_disk = json.load(f)
         self.assertEqual(on_disk["doc-1"]["content"], "hello")
+        self.assertEqual(on_disk["doc-2"]["content"], "bye")
 
     # --- vectors -----------------------------------------------------------
 
@@ -236,7 +246,7 @@ class StorageCases:
         if self.backend == "json":
             self.assertNotIn("tokens", got, "NanoVectorDB keeps meta_fields only")
             self.assertNotIn("chunk_order_index", got)
-            await v.index_done_callback()
+            await v.finalize()  # waits for the flush (index_done_callback does not)
             path = os.path.join(self.server.data, self.db, self.ws, "vdb_chunks.json")
             with open(path, encoding="utf-8") as f:
                 item = json.load(f)["data"][0]
@@ -551,7 +561,7 @@ class StorageCases:
     async def test_index_done_callback_is_debounced(self) -> None:
         client = hp.get_client()
         flushes = []
-        client.on_call = lambda m, t, s: flushes.append(t) if t.endswith("/flush") else None
+        client.on_call = lambda m, t, s: flushes.append(t) if "/flush" in t else None
         try:
             stores = [h.kv(ns, self.ws) for ns in ("full_docs", "text_chunks", "full_entities", "full_relations",
                                                    "entity_chunks", "relation_chunks", "llm_response_cache")]
@@ -560,6 +570,7 @@ class StorageCases:
             await stores[0].upsert({"d": {"content": "x"}})
             await asyncio.gather(*(s.index_done_callback() for s in stores))
             self.assertEqual(len(flushes), 1, "12 storages, one flush")
+            self.assertTrue(flushes[0].endswith("/flush?wait=false"), flushes[0])
             await stores[1].index_done_callback()
             self.assertEqual(len(flushes), 2, "a later call flushes again")
         finally:

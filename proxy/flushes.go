@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// backgroundFlushes runs the flushes that POST /flush?wait=false asks for
+// (LightRAG's index_done_callback, through the Python client): at most one
+// per database at a time, and a request that arrives while one runs gets
+// exactly one more run after it (its writes may have come too late for the
+// running one), however many such requests come.
+type backgroundFlushes struct {
+	mu      sync.Mutex
+	again   map[string]bool // running databases -> another run wanted
+	closed  bool
+	running sync.WaitGroup
+}
+
+// request runs flush for the database now, or once more after the run in
+// progress. After close it does nothing: closing the backends flushes them.
+func (f *backgroundFlushes) request(db string, flush func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	if f.again == nil {
+		f.again = map[string]bool{}
+	}
+	if _, ok := f.again[db]; ok {
+		f.again[db] = true
+		return
+	}
+	f.again[db] = false
+	f.running.Add(1)
+	go func() {
+		defer f.running.Done()
+		for {
+			flush()
+			f.mu.Lock()
+			if !f.again[db] {
+				delete(f.again, db)
+				f.mu.Unlock()
+				return
+			}
+			f.again[db] = false
+			f.mu.Unlock()
+		}
+	}()
+}
+
+// close refuses further requests and waits for the runs in progress.
+func (f *backgroundFlushes) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.running.Wait()
+}
+
+// flush is index_done_callback for the whole database. Every acknowledged
+// write is durable already (the JSON backend's log, PostgreSQL's commit);
+// a flush also rewrites LightRAG's own files. With wait=false it answers
+// 202 at once and the files are rewritten in the background, so LightRAG
+// does not wait for whole files to be rewritten after every document.
+func (s *Server) flush(c echo.Context) error {
+	wait := true
+	switch v := c.QueryParam("wait"); v {
+	case "", "true", "1":
+	case "false", "0":
+		wait = false
+	default:
+		return malformed("pass wait=true or wait=false", "query parameter wait=%q is not a boolean", v)
+	}
+	h, err := s.database(c)
+	if err != nil {
+		return err
+	}
+	defer s.router.release(h)
+	if !wait {
+		name := h.name
+		s.flushes.request(name, func() { s.flushInBackground(name) })
+		return writeJSON(c, http.StatusAccepted, okBody{OK: true})
+	}
+	start := time.Now()
+	if err := h.backend.Flush(ctxOf(c)); err != nil {
+		return err
+	}
+	s.recordFlush(h.name, time.Since(start))
+	return ok(c)
+}
+
+// flushInBackground flushes one database for backgroundFlushes. A failure
+// loses nothing (the writes stay in the backend's log, and the database
+// stays dirty for the next flush), so it is logged, not returned.
+func (s *Server) flushInBackground(db string) {
+	ctx := s.bgCtx
+	h, err := s.router.acquire(ctx, db)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("background flush: database not available", slog.String("db", db), slog.Any("error", err))
+		}
+		return
+	}
+	defer s.router.release(h)
+	start := time.Now()
+	if err := h.backend.Flush(ctx); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("background flush failed; the writes stay in the log and the next flush retries",
+				slog.String("db", db), slog.Any("error", err))
+		}
+		return
+	}
+	s.recordFlush(db, time.Since(start))
+}
