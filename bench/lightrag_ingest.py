@@ -10,7 +10,8 @@ DOCS documents (about two chunks each) with LightRAG's default concurrency,
 the fake LLM and hash embeddings of clients/python/tests/lightrag_driver.py
 without its per-second wait, so the storages are most of the time measured.
 The time is LightRAG's ainsert alone (not start-up, initialize_storages or
-finalize). HTTP calls are the proxy's request log lines for the whole run
+finalize); LightRAG's CPU is the CPU time of its process over the same span
+(what is left of the wall time is waiting, for the proxy or the database). HTTP calls are the proxy's request log lines for the whole run
 (initialize and finalize included).
 
 Run through bench/lightrag-ingest.sh.
@@ -102,13 +103,14 @@ def main() -> None:
     for r in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="hybridrag-bench-ingest-") as tmp:
             out = drive(v, "json", os.path.join(tmp, "native"), args.docs, env_for(v))
-            results.setdefault("LightRAG JSON storages", []).append((out["ingest_seconds"], 0))
+            results.setdefault("LightRAG JSON storages", []).append((out["ingest_seconds"], 0, out["ingest_cpu_seconds"]))
 
             server = ProxyServer({"bench": {"backend": "json", "path": os.path.join(tmp, "proxydb")}}).start()
             try:
                 out = drive(v, "proxy", os.path.join(tmp, "scratch"), args.docs,
                             env_for(v, HYBRIDRAG_PROXY_URL=server.url, HYBRIDRAG_PROXY_DB="bench"))
-                results.setdefault("proxy, JSON database", []).append((out["ingest_seconds"], http_calls(server)))
+                results.setdefault("proxy, JSON database", []).append((out["ingest_seconds"], http_calls(server),
+                                                                       out["ingest_cpu_seconds"]))
             finally:
                 server.cleanup()
 
@@ -123,7 +125,8 @@ def main() -> None:
                     "POSTGRES_USER": u.username or "postgres", "POSTGRES_PASSWORD": u.password or "",
                     "POSTGRES_DATABASE": args.bench_db}
             out = drive(v, "pg", os.path.join(tmp, "pgnative"), args.docs, env_for(v, **penv), workspace="native")
-            results.setdefault("LightRAG PG classes (graph: NetworkX)", []).append((out["ingest_seconds"], 0))
+            results.setdefault("LightRAG PG classes (graph: NetworkX)", []).append((out["ingest_seconds"], 0,
+                                                                                       out["ingest_cpu_seconds"]))
             server = ProxyServer({"bench": {"backend": "pg"}},
                                  backends={"pg": {"type": "postgres", "dsn": dsn, "embedding_model": MODEL}}).start()
             try:
@@ -133,13 +136,15 @@ def main() -> None:
                     out = drive(v, storage, os.path.join(tmp, storage), args.docs, env_for(v, **penv,
                                 HYBRIDRAG_PROXY_URL=server.url, HYBRIDRAG_PROXY_DB="bench"),
                                 workspace=f"{storage.replace('-', '')}{uuid.uuid4().hex[:6]}")
-                    results.setdefault(label, []).append((out["ingest_seconds"], http_calls(server) - before))
+                    results.setdefault(label, []).append((out["ingest_seconds"], http_calls(server) - before,
+                                                         out["ingest_cpu_seconds"]))
             finally:
                 server.cleanup()
                 psql(args.pg, f'DROP DATABASE IF EXISTS "{args.bench_db}" WITH (FORCE)')
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
-    med = {k: (statistics.median(t for t, _ in v_), int(statistics.median(c for _, c in v_)))
+    med = {k: (statistics.median(t for t, _, _ in v_), int(statistics.median(c for _, c, _ in v_)),
+               statistics.median(u for _, _, u in v_))
            for k, v_ in results.items()}
     base = {"JSON": med["LightRAG JSON storages"][0]}
     if "LightRAG PG classes (graph: NetworkX)" in med:
@@ -147,12 +152,12 @@ def main() -> None:
     print(f"LightRAG {v}, {args.docs} documents in one ainsert, {args.rounds} rounds, started {started}, "
           f"load average {load:.2f}; cpu: {cpu()}")
     print()
-    print("| configuration | median ingest (s) | runs (s) | HTTP calls | ratio |")
-    print("| --- | --- | --- | --- | --- |")
-    for k, (t, calls) in med.items():
+    print("| configuration | median ingest (s) | runs (s) | LightRAG's CPU (s) | HTTP calls | ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for k, (t, calls, cpu_s) in med.items():
         ref = base["PG" if "PG" in k else "JSON"]
-        runs = ", ".join(f"{x:.2f}" for x, _ in results[k])
-        print(f"| {k} | {t:.2f} | {runs} | {calls if calls else '-'} | {t / ref:.2f}x |")
+        runs = ", ".join(f"{x:.2f}" for x, _, _ in results[k])
+        print(f"| {k} | {t:.2f} | {runs} | {cpu_s:.2f} | {calls if calls else '-'} | {t / ref:.2f}x |")
 
 
 if __name__ == "__main__":
