@@ -9,15 +9,23 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// DefaultBackgroundFlushGap is the least time between the starts of two
+// background flushes of one database: how far LightRAG's files may lag
+// behind the acknowledged writes during an ingest (plus a flush's time).
+const DefaultBackgroundFlushGap = time.Second
+
 // backgroundFlushes runs the flushes that POST /flush?wait=false asks for
 // (LightRAG's index_done_callback, through the Python client): at most one
-// per database at a time, and a request that arrives while one runs gets
-// exactly one more run after it (its writes may have come too late for the
-// running one), however many such requests come.
+// per database at a time, and requests that arrive while one runs get
+// exactly one more run after it (their writes may have come too late for
+// the running one), started gap after the previous one. LightRAG asks after
+// every document and a flush rewrites whole files; spaced out, a busy
+// ingest rewrites them about once per gap, not after every document.
 type backgroundFlushes struct {
+	gap     time.Duration
 	mu      sync.Mutex
 	again   map[string]bool // running databases -> another run wanted
-	closed  bool
+	closed  chan struct{}   // closed by close
 	running sync.WaitGroup
 }
 
@@ -26,8 +34,13 @@ type backgroundFlushes struct {
 func (f *backgroundFlushes) request(db string, flush func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
+	if f.closed == nil {
+		f.closed = make(chan struct{})
+	}
+	select {
+	case <-f.closed:
 		return
+	default:
 	}
 	if f.again == nil {
 		f.again = map[string]bool{}
@@ -38,26 +51,44 @@ func (f *backgroundFlushes) request(db string, flush func()) {
 	}
 	f.again[db] = false
 	f.running.Add(1)
-	go func() {
-		defer f.running.Done()
-		for {
-			flush()
-			f.mu.Lock()
-			if !f.again[db] {
-				delete(f.again, db)
-				f.mu.Unlock()
-				return
-			}
-			f.again[db] = false
+	go f.run(db, flush, f.closed)
+}
+
+func (f *backgroundFlushes) run(db string, flush func(), closed <-chan struct{}) {
+	defer f.running.Done()
+	for {
+		start := time.Now()
+		flush()
+		f.mu.Lock()
+		if !f.again[db] {
+			delete(f.again, db)
 			f.mu.Unlock()
+			return
 		}
-	}()
+		f.again[db] = false
+		f.mu.Unlock()
+		select {
+		case <-time.After(time.Until(start.Add(f.gap))):
+		case <-closed: // closing the backends flushes them
+			f.mu.Lock()
+			delete(f.again, db)
+			f.mu.Unlock()
+			return
+		}
+	}
 }
 
 // close refuses further requests and waits for the runs in progress.
 func (f *backgroundFlushes) close() {
 	f.mu.Lock()
-	f.closed = true
+	if f.closed == nil {
+		f.closed = make(chan struct{})
+	}
+	select {
+	case <-f.closed:
+	default:
+		close(f.closed)
+	}
 	f.mu.Unlock()
 	f.running.Wait()
 }

@@ -41,6 +41,42 @@ func TestBackgroundFlushesCoalesce(t *testing.T) {
 	require.EqualValues(t, 3, runs.Load())
 }
 
+// The run a request adds starts gap after the previous one started; a
+// close during that wait ends it without the run (closing the backends
+// flushes them).
+func TestBackgroundFlushesGap(t *testing.T) {
+	f := backgroundFlushes{gap: 100 * time.Millisecond}
+	var starts []time.Time
+	release := make(chan struct{})
+	flush := func() {
+		starts = append(starts, time.Now())
+		<-release
+	}
+	f.request("db", flush)
+	f.request("db", flush) // during the first run
+	release <- struct{}{}
+	release <- struct{}{}
+	for { // the second run has started and ended once the first is forgotten
+		f.mu.Lock()
+		_, running := f.again["db"]
+		f.mu.Unlock()
+		if !running {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	require.Len(t, starts, 2)
+	require.GreaterOrEqual(t, starts[1].Sub(starts[0]), f.gap)
+
+	g := backgroundFlushes{gap: time.Hour}
+	runs := 0
+	g.request("db", func() { runs++; <-release })
+	g.request("db", func() { runs++ })
+	release <- struct{}{}
+	g.close() // returns though the next run is an hour away
+	require.Equal(t, 1, runs)
+}
+
 // POST /flush?wait=false answers 202 at once and the files appear; a bad
 // value of wait is a 400 naming it.
 func TestFlushWaitFalse(t *testing.T) {

@@ -91,6 +91,9 @@ type Config struct {
 	// OutageSummaryInterval is how often a backend outage's refused
 	// requests are summed up in the log (outage.go); default 30s.
 	OutageSummaryInterval time.Duration
+	// BackgroundFlushGap spaces out the flushes POST /flush?wait=false
+	// asks for (DefaultBackgroundFlushGap when 0).
+	BackgroundFlushGap time.Duration
 	// Procs is told when each request starts and ends (package procs
 	// scales GOMAXPROCS from it); nil: nobody.
 	Procs RequestLoad
@@ -151,6 +154,9 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MemoryReleaseIdle <= 0 {
 		cfg.MemoryReleaseIdle = DefaultMemoryReleaseIdle
 	}
+	if cfg.BackgroundFlushGap <= 0 {
+		cfg.BackgroundFlushGap = DefaultBackgroundFlushGap
+	}
 	if cfg.OutageSummaryInterval <= 0 {
 		cfg.OutageSummaryInterval = DefaultOutageSummaryInterval
 	}
@@ -165,6 +171,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, router: r, outages: newOutageLog(cfg.Logger, nil)}
+	s.flushes.gap = cfg.BackgroundFlushGap
 	if s.tel, err = newServerTelemetry(cfg.Telemetry); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
