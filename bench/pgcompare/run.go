@@ -354,12 +354,16 @@ func report(w io.Writer, r result) {
 	}
 	fmt.Fprintf(w, "HNSW index scans: %d, expected at least %d (every timed and warm-up query of both paths, and the recall's proxy queries): %s.\n",
 		r.hnswScans, r.expectedScans, verdict)
-	verdict = "ok"
-	if r.recall() < recallTarget {
-		verdict = "FAIL"
+	if r.recallQueries == 0 {
+		fmt.Fprintf(w, "Recall@%d of the proxy's answers: not measured (--recall-queries 0).\n", o.topK)
+	} else {
+		verdict = "ok"
+		if r.recall() < recallTarget {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "Recall@%d of the proxy's answers against exact scans (threshold applied to both): **%.3f** (%d of %d ids, %d queries; target >= %.2f: %s).\n",
+			o.topK, r.recall(), r.recallFound, r.recallExact, r.recallQueries, recallTarget, verdict)
 	}
-	fmt.Fprintf(w, "Recall@%d of the proxy's answers against exact scans (threshold applied to both): **%.3f** (%d of %d ids, %d queries; target >= %.2f: %s).\n",
-		o.topK, r.recall(), r.recallFound, r.recallExact, r.recallQueries, recallTarget, verdict)
 	iterative := "hnsw.iterative_scan relaxed_order"
 	if !strings.Contains(postgres.ANNSettingsSQL(r.pgvector), "iterative_scan") {
 		iterative = "no iterative scan before pgvector 0.8"
