@@ -21,15 +21,28 @@ const TextChunksNamespace = "text_chunks"
 // returns the record to store. existing is the stored record or nil; now is
 // epoch seconds. It fails with ErrInvalid when data is not a JSON object.
 func StampKV(namespace, id string, data, existing Record, now int64) (Record, error) {
+	rec, _, err := stampKV(namespace, id, data, existing, now)
+	return rec, err
+}
+
+// StampKVOwnTime is StampKV for a store that keeps a stored create_time
+// itself (the PostgreSQL adapter, in its upsert statement): own reports
+// whether data brought its own create_time; without one the record gets now.
+func StampKVOwnTime(namespace, id string, data Record, now int64) (rec Record, own bool, err error) {
+	return stampKV(namespace, id, data, nil, now)
+}
+
+func stampKV(namespace, id string, data, existing Record, now int64) (Record, bool, error) {
 	obj, err := decodeObject(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: record %q: %w", ErrInvalid, id, err)
+		return nil, false, fmt.Errorf("%w: record %q: %w", ErrInvalid, id, err)
 	}
 	idJSON := MarshalString(id)
 	nowJSON := []byte(strconv.FormatInt(now, 10))
 	obj.set("_id", idJSON)
 	obj.set("update_time", nowJSON)
-	if _, ok := obj.get("create_time"); !ok {
+	_, own := obj.get("create_time")
+	if !own {
 		created := nowJSON
 		if existing != nil {
 			if old, err := decodeObject(existing); err == nil {
@@ -45,7 +58,7 @@ func StampKV(namespace, id string, data, existing Record, now int64) (Record, er
 			obj.set("llm_cache_list", []byte("[]"))
 		}
 	}
-	return obj.encode(), nil
+	return obj.encode(), own, nil
 }
 
 // KVView is what get_by_id returns for a stored KV record: the record with

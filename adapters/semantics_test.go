@@ -52,6 +52,17 @@ func TestStampKV(t *testing.T) {
 		})
 	}
 
+	t.Run("own create_time reported", func(t *testing.T) {
+		for data, own := range map[string]bool{`{"create_time":7}`: true, `{"content":"x"}`: false} {
+			got, gotOwn, err := adapters.StampKVOwnTime("full_docs", "k", adapters.Record(data), now)
+			require.NoError(t, err)
+			require.Equal(t, own, gotOwn, data)
+			want, err := adapters.StampKV("full_docs", "k", adapters.Record(data), nil, now)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got), "the record StampKV makes without a stored one")
+		}
+	})
+
 	t.Run("key order kept, no HTML escaping", func(t *testing.T) {
 		got, err := adapters.StampKV("full_docs", `a<b>&"c"`, adapters.Record(`{"z":1,"a":"<&>"}`), nil, now)
 		require.NoError(t, err)

@@ -255,8 +255,9 @@ func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error
 		now := time.Now().Unix()
 		own = make([]bool, len(records))
 		for i, r := range records {
-			own[i] = hasKey(r.Data, "create_time")
-			rec, err := adapters.StampKV(k.s.ns, r.ID, r.Data, nil, now)
+			var rec adapters.Record
+			var err error
+			rec, own[i], err = adapters.StampKVOwnTime(k.s.ns, r.ID, r.Data, now)
 			if err != nil {
 				return err
 			}
@@ -271,24 +272,12 @@ func (k *kvStore) Upsert(ctx context.Context, records []adapters.KVRecord) error
 	}
 	wctx, wcancel := k.b.writeCtx(parent, len(rows))
 	defer wcancel()
-	if own == nil {
-		return k.b.mapError(k.op("upsert"), k.b.upsertRows(wctx, k.s, ids, rows, upsertSQL(k.s.t, upsertOpts{}), nil, nil))
+	sql := upsertSQL(k.s.t, upsertOpts{})
+	var tail func(i int) []any
+	if own != nil {
+		sql, tail = upsertSQL(k.s.t, upsertOpts{keepCreateTime: true}), func(i int) []any { return []any{own[i]} }
 	}
-	return k.b.mapError(k.op("upsert"), k.b.upsertRows(wctx, k.s, ids, rows, upsertSQL(k.s.t, upsertOpts{keepCreateTime: true}),
-		func(i int) []any { return []any{own[i]} }, nil))
-}
-
-func hasKey(rec adapters.Record, key string) bool {
-	keys, _, err := splitObject(rec)
-	if err != nil {
-		return false
-	}
-	for _, k := range keys {
-		if k == key {
-			return true
-		}
-	}
-	return false
+	return k.b.mapError(k.op("upsert"), k.b.upsertRows(wctx, k.s, ids, rows, sql, tail, nil))
 }
 
 // upsertOpts shapes upsertSQL's statement.
@@ -359,21 +348,20 @@ func upsertSQL(t table, o upsertOpts) string {
 		quoteIdent(t.name), strings.Join(cols, ", "), strings.Join(vals, ", "), conflict, strings.Join(sets, ", "))
 }
 
-// upsertRows writes encoded rows with sql (upsertSQL's) in one transaction,
-// pipelined in batches, in byte order of id (the canonical lock order, see
-// concurrency.go), and retries it after a deadlock. tail, when set, returns
-// the parameters sql takes after the columns of row i; pre, when set, runs
-// first in the transaction.
-//
-// A write that fits in one batch and needs no pre is sent as one pipeline
-// without BEGIN and COMMIT: PostgreSQL runs the statements before the
-// pipeline's Sync as one implicit transaction (all or nothing), so the write
-// takes one round trip instead of four.
+// upsertRows writes encoded rows with sql (upsertSQL's) as one write
+// (sendWrite), in byte order of id (the canonical lock order, see
+// concurrency.go), the extras synced after the rows. tail, when set,
+// returns the parameters sql takes after the columns of row i; pre, when
+// set, runs first.
 func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []encoded, sql string, tail func(i int) []any,
 	pre func(ctx context.Context, tx pgx.Tx) error) error {
 	ord := byteOrder(ids)
-	queue := func(batch *pgx.Batch, part []int) {
-		for _, i := range part {
+	extras := make([][]byte, len(rows))
+	for i := range rows {
+		extras[i] = rows[i].extra
+	}
+	return b.sendWrite(ctx, len(ord), pre, func(batch *pgx.Batch, lo, hi int) {
+		for _, i := range ord[lo:hi] {
 			args := []any{ids[i], s.ws}
 			if s.t.nsCol {
 				args = append(args, s.ns)
@@ -391,18 +379,29 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 			}
 			batch.Queue(sql, args...)
 		}
-	}
-	extras := make([][]byte, len(rows))
-	for i := range rows {
-		extras[i] = rows[i].extra
-	}
-	if pre == nil && len(ord) <= writeBatch {
-		batch := &pgx.Batch{}
-		queue(batch, ord)
-		if xsql, xargs, ok := syncExtrasArgs(s.t, s.ws, ids, extras); ok {
-			batch.Queue(xsql, xargs...)
+		if hi == len(ord) {
+			if xsql, xargs, ok := syncExtrasArgs(s.t, s.ws, ids, extras); ok {
+				batch.Queue(xsql, xargs...)
+			}
 		}
-		return retryWrite(ctx, func() error { return b.pool.SendBatch(ctx, batch).Close() })
+	})
+}
+
+// sendWrite sends a write of n items as one transaction, retried by
+// retryWrite: queue queues items [lo, hi) of it into a batch (the last
+// batch has hi == n). A write that fits one batch and needs no pre goes as
+// one pipeline without BEGIN and COMMIT: PostgreSQL runs the statements
+// before the pipeline's Sync as one implicit transaction (all or nothing),
+// so it takes one round trip instead of four. A larger one, or one with
+// pre (run first), goes as BEGIN, pre, batches of writeBatch, COMMIT.
+func (b *Backend) sendWrite(ctx context.Context, n int, pre func(ctx context.Context, tx pgx.Tx) error,
+	queue func(batch *pgx.Batch, lo, hi int)) error {
+	if pre == nil && n <= writeBatch {
+		return retryWrite(ctx, func() error {
+			batch := &pgx.Batch{}
+			queue(batch, 0, n)
+			return b.pool.SendBatch(ctx, batch).Close()
+		})
 	}
 	return b.writeTx(ctx, func(tx pgx.Tx) error {
 		if pre != nil {
@@ -410,14 +409,14 @@ func (b *Backend) upsertRows(ctx context.Context, s scope, ids []string, rows []
 				return err
 			}
 		}
-		for start := 0; start < len(ord); start += writeBatch {
+		for lo := 0; lo < n; lo += writeBatch {
 			batch := &pgx.Batch{}
-			queue(batch, ord[start:min(start+writeBatch, len(ord))])
+			queue(batch, lo, min(lo+writeBatch, n))
 			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 				return err
 			}
 		}
-		return syncExtras(ctx, tx, s.t, s.ws, ids, extras)
+		return nil
 	})
 }
 
@@ -447,31 +446,18 @@ func (b *Backend) deleteIDs(ctx context.Context, s scope, ids []string) error {
 	n := len(args) + 1
 	lock := fmt.Sprintf("SELECT 1 FROM %s WHERE %s AND id = $%d FOR UPDATE", quoteIdent(s.t.name), where, n)
 	del := fmt.Sprintf("DELETE FROM %s WHERE %s AND id = ANY($%d)", quoteIdent(s.t.name), where, n)
+	delExtras := fmt.Sprintf("DELETE FROM %s WHERE workspace = $1 AND table_name = %s AND id = ANY($2)",
+		extrasTable, quoteLiteral(s.t.name))
 	with := func(v any) []any { return append(slices.Clip(args), v) }
-	queue := func(batch *pgx.Batch, part []string) {
+	return b.sendWrite(ctx, len(ids), nil, func(batch *pgx.Batch, lo, hi int) {
+		part := ids[lo:hi]
 		for _, id := range part {
 			batch.Queue(lock, with(id)...)
 		}
 		batch.Queue(del, with(part)...)
 		if s.t.side() {
-			batch.Queue(fmt.Sprintf("DELETE FROM %s WHERE workspace = $1 AND table_name = %s AND id = ANY($2)",
-				extrasTable, quoteLiteral(s.t.name)), s.ws, part)
+			batch.Queue(delExtras, s.ws, part)
 		}
-	}
-	if len(ids) <= writeBatch {
-		batch := &pgx.Batch{}
-		queue(batch, ids)
-		return retryWrite(ctx, func() error { return b.pool.SendBatch(ctx, batch).Close() })
-	}
-	return b.writeTx(ctx, func(tx pgx.Tx) error {
-		for start := 0; start < len(ids); start += writeBatch {
-			batch := &pgx.Batch{}
-			queue(batch, ids[start:min(start+writeBatch, len(ids))])
-			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
 }
 
