@@ -70,12 +70,15 @@ func prepareFile(path string, write func(io.Writer) error) (_ *pendingFile, err 
 
 // commitFiles renames prepared files over their paths, then fsyncs each
 // folder once, so several files cost one folder fsync instead of one each.
-// errs[i] is the outcome of files[i]; a file whose rename failed keeps its
-// old content and its temp file is removed.
+// errs[i] is the outcome of files[i] (nil entries are skipped); a file
+// whose rename failed keeps its old content and its temp file is removed.
 func commitFiles(files []*pendingFile) []error {
 	errs := make([]error, len(files))
 	dirs := map[string][]int{}
 	for i, p := range files {
+		if p == nil {
+			continue
+		}
 		if err := os.Rename(p.tmp, p.path); err != nil {
 			os.Remove(p.tmp)
 			errs[i] = fmt.Errorf("write %s: %w", p.path, err)

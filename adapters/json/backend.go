@@ -405,15 +405,10 @@ func (b *Backend) Flush(ctx context.Context) error {
 		})
 	}
 	_ = g.Wait()
-	var ready []*pendingFile
-	var readyIdx []int
-	for i, p := range pending {
-		if p != nil {
-			ready, readyIdx = append(ready, p), append(readyIdx, i)
+	for i, err := range commitFiles(pending) {
+		if err != nil {
+			errs[i] = err
 		}
-	}
-	for j, err := range commitFiles(ready) {
-		errs[readyIdx[j]] = err
 	}
 	for i, err := range errs {
 		if err != nil {

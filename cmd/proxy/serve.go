@@ -130,13 +130,13 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	// Listen first: the warnings' commands name the address really bound
 	// (a --listen of port 0 gets one from the system).
 	ln, err := net.Listen("tcp", listen)
-	var srv *proxy.Server
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("listen on %s: address already in use: stop the other process or choose another address with --listen", listen)
 		}
 		return fmt.Errorf("listen on %s: %w: choose another address with --listen", listen, err)
 	}
+	var srv *proxy.Server
 	cfg := proxy.Config{
 		Telemetry: tel, PublicURL: serveURL(ln.Addr()),
 		RegistryPath: regPath, DataDir: data, Token: token, MaxBodyBytes: maxBody, AllowedRoots: allowRoots,
