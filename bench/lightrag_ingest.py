@@ -11,8 +11,9 @@ the fake LLM and hash embeddings of clients/python/tests/lightrag_driver.py
 without its per-second wait, so the storages are most of the time measured.
 The time is LightRAG's ainsert alone (not start-up, initialize_storages or
 finalize); LightRAG's CPU is the CPU time of its process over the same span
-(what is left of the wall time is waiting, for the proxy or the database). HTTP calls are the proxy's request log lines for the whole run
-(initialize and finalize included).
+(what is left of the wall time is waiting, for the proxy or the database). HTTP calls are the
+storage requests the proxy counted for the whole run (initialize and finalize included), read from
+its /metrics.
 
 Run through bench/lightrag-ingest.sh.
 """
@@ -27,6 +28,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import re
+import urllib.request
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,9 +65,14 @@ def drive(version: str, storage: str, workdir: str, docs: int, env: dict[str, st
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+# A storage request's latency count on /metrics: every route under /v1/databases/.
+_STORAGE_COUNT = re.compile(r'^hybridrag_request_duration_seconds_count\{[^}]*hybridrag_operation='
+                            r'"(?:kv|vectors|graphs|doc-status|database)\.[^"]*"[^}]*\} (\d+)$', re.M)
+
+
 def http_calls(server: ProxyServer) -> int:
-    with open(server.log_path, encoding="utf-8", errors="replace") as f:
-        return sum(1 for line in f if "msg=request " in line and "path=/v1/" in line)
+    with urllib.request.urlopen(server.url + "/metrics", timeout=30) as resp:
+        return sum(int(n) for n in _STORAGE_COUNT.findall(resp.read().decode()))
 
 
 def psql(dsn: str, sql: str) -> None:

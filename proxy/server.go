@@ -310,10 +310,13 @@ func (s *Server) requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// logMiddleware writes one structured access-log line per request. The
-// Authorization header is never logged. A 503 because a backend is down is
-// not an ERROR line each: the outage log reports the outage once, sums it
-// up while it lasts and reports the recovery.
+// logMiddleware writes one structured access-log line per request: at DEBUG
+// for a success, since an ingest sends thousands of them and the line costs
+// a write per request (metrics and traces carry their counts and latencies;
+// like Dapr's API log, they are there when asked for), at WARN or ERROR for
+// a failure. The Authorization header is never logged. A 503 because a
+// backend is down is not an ERROR line each: the outage log reports the
+// outage once, sums it up while it lasts and reports the recovery.
 func (s *Server) logMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -323,7 +326,7 @@ func (s *Server) logMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req := c.Request()
 		ctx := req.Context()
-		level := slog.LevelInfo
+		level := slog.LevelDebug
 		status := c.Response().Status
 		eb, _ := c.Get(ctxKeyError).(ErrorBody)
 		db := pathParam(c, "db")
