@@ -37,6 +37,7 @@ func crash(tb testing.TB, b *Backend) {
 		<-b.loopDone
 		b.closed.Store(true)
 		b.wal.mu.Lock()
+		b.wal.waitSpare() // the test's folder is reused or removed next
 		_ = b.wal.f.Close()
 		b.wal.err = errors.New("crashed")
 		b.wal.mu.Unlock()

@@ -49,12 +49,14 @@ func Detach(dir string) error {
 		return err
 	}
 	for _, p := range logs {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if fi.Size() > int64(len(walMagic)) {
-			return fmt.Errorf("detach %s: its write-ahead log %s still holds writes: open the folder with the proxy once to write them into LightRAG's files", dir, p)
+		if p != sparePath(dir) {
+			entries := 0
+			if _, _, err := readLog(p, func(*walEntry) error { entries++; return nil }); err != nil {
+				return fmt.Errorf("detach %s: %w", dir, err)
+			}
+			if entries > 0 {
+				return fmt.Errorf("detach %s: its write-ahead log %s still holds writes: open the folder with the proxy once to write them into LightRAG's files", dir, p)
+			}
 		}
 		if err := os.Remove(p); err != nil {
 			return err
