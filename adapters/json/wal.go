@@ -639,6 +639,14 @@ func (w *wal) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.waitSpare()
+	if w.spareReady {
+		// Not needed until the next write, which makes a new one: leave the
+		// folder with one log file, not two.
+		w.spareReady = false
+		if rerr := os.Remove(sparePath(w.dir)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+			err = fmt.Errorf("remove spare log: %w", rerr)
+		}
+	}
 	if w.f != nil {
 		if cerr := w.f.Close(); err == nil {
 			err = cerr

@@ -120,13 +120,13 @@ func TestSpareDoesNotFollowSymlink(t *testing.T) {
 	require.NoError(t, mustKV(t, b, ns("full_docs")).Upsert(ctx, []adapters.KVRecord{{ID: "a", Data: rec(`{}`)}}))
 	require.NoError(t, b.Flush(ctx))
 	waitSpareReady(t, b)
+	info, err := os.Lstat(sparePath(dir))
+	require.NoError(t, err)
+	require.True(t, info.Mode().IsRegular(), "the spare is a file of the proxy's own")
 	require.NoError(t, b.Close(ctx))
 	got, err := os.ReadFile(target)
 	require.NoError(t, err)
 	require.Equal(t, "keep me", string(got))
-	info, err := os.Lstat(sparePath(dir))
-	require.NoError(t, err)
-	require.True(t, info.Mode().IsRegular(), "the spare is a file of the proxy's own")
 }
 
 // Detach (proxy export) goes by the entries a log holds, not its size: a
@@ -153,7 +153,8 @@ func TestDetachWithSpareLogs(t *testing.T) {
 			continue
 		}
 		require.NoError(t, b.Close(ctx))
-		require.FileExists(t, sparePath(dir))
+		require.NoFileExists(t, sparePath(dir), "Close removes the spare")
+		require.NoError(t, os.WriteFile(sparePath(dir), make([]byte, minSpare), 0o600)) // one a crash left
 		require.NoError(t, Detach(dir))
 		for _, p := range []string{walPath(dir), sparePath(dir), filepath.Join(dir, lockFileName)} {
 			require.NoFileExists(t, p)
