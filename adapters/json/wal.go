@@ -290,15 +290,18 @@ func tornOrDamaged(f *os.File, path string, bad int64) (int64, bool, error) {
 
 // zerosFrom reports whether f holds only zero bytes from offset off on.
 func zerosFrom(f *os.File, off int64) bool {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, off, 1<<62), 1<<16)
+	buf := make([]byte, 1<<16)
 	for {
-		b, err := r.ReadByte()
+		n, err := f.ReadAt(buf, off)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false
+			}
+		}
 		if err != nil {
 			return err == io.EOF
 		}
-		if b != 0 {
-			return false
-		}
+		off += int64(n)
 	}
 }
 
