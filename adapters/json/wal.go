@@ -157,7 +157,7 @@ type wal struct {
 	nextSeg          int   // number for the next rotated segment
 	err              error // sticky: after a failed write or fsync nothing is acknowledged
 	// The spare is the next active log, written ahead of need as the
-	// magic and zeros and fsynced (see prepareSpare). spareBusy is set
+	// magic and zeros and fsynced (see startSpare). spareBusy is set
 	// while a goroutine prepares it, spareReady once it may be renamed in;
 	// spareDone is closed when the preparation ends.
 	spareBusy, spareReady bool
@@ -378,9 +378,9 @@ func openWAL(dir string, good int64, nextSeg int) (*wal, error) {
 // startSpare prepares the next active log in the background: the magic and
 // size-len(magic) zero bytes, fsynced, its name fsynced in the folder. A
 // log whose frames overwrite zeros already on disk is made durable by
-// fdatasync without a journal commit for the file's size, about 40% faster
-// per acknowledged write on ext4 here (docs/BENCHMARKS.md); zeroing on the
-// write path instead costs more than it saves. The first spare is made at
+// fdatasync without a journal commit for the file's size: a fifth to a third
+// off each acknowledged write on ext4 here (docs/BENCHMARKS.md); zeroing on
+// the write path instead costs more than it saves. The first spare is made at
 // the first write, so a folder that is only read gets none. A failure only
 // means the next rotation creates the log as before. Called with mu held.
 func (w *wal) startSpare(size int64) {
