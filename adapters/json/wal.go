@@ -642,13 +642,16 @@ func (w *wal) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.waitSpare()
+	// Leave a closed folder with one small log: the spare and the zeros of an
+	// empty log are only worth their space while writes come.
 	if w.spareReady {
-		// Not needed until the next write, which makes a new one: leave the
-		// folder with one log file, not two.
 		w.spareReady = false
 		if rerr := os.Remove(sparePath(w.dir)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 			err = fmt.Errorf("remove spare log: %w", rerr)
 		}
+	}
+	if w.f != nil && err == nil && w.err == nil && w.size <= int64(len(walMagic)) {
+		err = w.f.Truncate(int64(len(walMagic)))
 	}
 	if w.f != nil {
 		if cerr := w.f.Close(); err == nil {

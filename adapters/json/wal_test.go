@@ -154,6 +154,7 @@ func TestDetachWithSpareLogs(t *testing.T) {
 		}
 		require.NoError(t, b.Close(ctx))
 		require.NoFileExists(t, sparePath(dir), "Close removes the spare")
+		require.Equal(t, int64(len(walMagic)), logSize(t, dir), "and cuts an empty log's zeros")
 		require.NoError(t, os.WriteFile(sparePath(dir), make([]byte, minSpare), 0o600)) // one a crash left
 		require.NoError(t, Detach(dir))
 		for _, p := range []string{walPath(dir), sparePath(dir), filepath.Join(dir, lockFileName)} {
