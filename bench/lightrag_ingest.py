@@ -24,11 +24,11 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import re
 import urllib.request
 import uuid
 from datetime import datetime, timezone

@@ -29,21 +29,19 @@ type backgroundFlushes struct {
 	running sync.WaitGroup
 }
 
+func newBackgroundFlushes(gap time.Duration) *backgroundFlushes {
+	return &backgroundFlushes{gap: gap, again: map[string]bool{}, closed: make(chan struct{})}
+}
+
 // request runs flush for the database now, or once more after the run in
 // progress. After close it does nothing: closing the backends flushes them.
 func (f *backgroundFlushes) request(db string, flush func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed == nil {
-		f.closed = make(chan struct{})
-	}
 	select {
 	case <-f.closed:
 		return
 	default:
-	}
-	if f.again == nil {
-		f.again = map[string]bool{}
 	}
 	if _, ok := f.again[db]; ok {
 		f.again[db] = true
@@ -81,9 +79,6 @@ func (f *backgroundFlushes) run(db string, flush func(), closed <-chan struct{})
 // close refuses further requests and waits for the runs in progress.
 func (f *backgroundFlushes) close() {
 	f.mu.Lock()
-	if f.closed == nil {
-		f.closed = make(chan struct{})
-	}
 	select {
 	case <-f.closed:
 	default:

@@ -14,7 +14,7 @@ import (
 // Requests while a flush runs add exactly one more run, however many come;
 // a request after the runs end starts again; after close nothing runs.
 func TestBackgroundFlushesCoalesce(t *testing.T) {
-	var f backgroundFlushes
+	f := newBackgroundFlushes(0)
 	var runs atomic.Int32
 	started, release := make(chan struct{}), make(chan struct{})
 	flush := func() {
@@ -45,7 +45,7 @@ func TestBackgroundFlushesCoalesce(t *testing.T) {
 // close during that wait ends it without the run (closing the backends
 // flushes them).
 func TestBackgroundFlushesGap(t *testing.T) {
-	f := backgroundFlushes{gap: 100 * time.Millisecond}
+	f := newBackgroundFlushes(100 * time.Millisecond)
 	var starts []time.Time
 	release := make(chan struct{})
 	flush := func() {
@@ -68,7 +68,7 @@ func TestBackgroundFlushesGap(t *testing.T) {
 	require.Len(t, starts, 2)
 	require.GreaterOrEqual(t, starts[1].Sub(starts[0]), f.gap)
 
-	g := backgroundFlushes{gap: time.Hour}
+	g := newBackgroundFlushes(time.Hour)
 	runs := 0
 	g.request("db", func() { runs++; <-release })
 	g.request("db", func() { runs++ })

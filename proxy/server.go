@@ -125,7 +125,7 @@ type Server struct {
 	outages   *outageLog
 	checks    *backendChecks
 	mem       memReleaser
-	flushes   backgroundFlushes
+	flushes   *backgroundFlushes
 	// bgCtx lives until Close: the context of work no request waits for.
 	bgCtx context.Context
 }
@@ -171,7 +171,7 @@ func NewServer(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, router: r, outages: newOutageLog(cfg.Logger, nil)}
-	s.flushes.gap = cfg.BackgroundFlushGap
+	s.flushes = newBackgroundFlushes(cfg.BackgroundFlushGap)
 	if s.tel, err = newServerTelemetry(cfg.Telemetry); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}

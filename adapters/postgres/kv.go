@@ -445,9 +445,7 @@ func (b *Backend) deleteIDs(ctx context.Context, s scope, ids []string) error {
 	where, args := s.where()
 	n := len(args) + 1
 	lock := fmt.Sprintf("SELECT 1 FROM %s WHERE %s AND id = $%d FOR UPDATE", quoteIdent(s.t.name), where, n)
-	del := fmt.Sprintf("DELETE FROM %s WHERE %s AND id = ANY($%d)", quoteIdent(s.t.name), where, n)
-	delExtras := fmt.Sprintf("DELETE FROM %s WHERE workspace = $1 AND table_name = %s AND id = ANY($2)",
-		extrasTable, quoteLiteral(s.t.name))
+	del := withExtrasDeleted(s.t, fmt.Sprintf("DELETE FROM %s WHERE %s AND id = ANY($%d)", quoteIdent(s.t.name), where, n))
 	with := func(v any) []any { return append(slices.Clip(args), v) }
 	return b.sendWrite(ctx, len(ids), nil, func(batch *pgx.Batch, lo, hi int) {
 		part := ids[lo:hi]
@@ -455,9 +453,6 @@ func (b *Backend) deleteIDs(ctx context.Context, s scope, ids []string) error {
 			batch.Queue(lock, with(id)...)
 		}
 		batch.Queue(del, with(part)...)
-		if s.t.side() {
-			batch.Queue(delExtras, s.ws, part)
-		}
 	})
 }
 
