@@ -2,7 +2,7 @@
 # it through .ci/run); `make run` starts the proxy on 127.0.0.1:8080.
 
 GO        ?= go
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 50000x
 PG_ENV    := .cache/pg.env
 # Tests that need PostgreSQL read HYBRIDRAG_TEST_PG from here and skip without it.
 LOAD_PG   := if [ -f $(PG_ENV) ]; then . ./$(PG_ENV); fi;

@@ -3,13 +3,20 @@
 #
 # Targets are discovered, not listed: `go test -list '^Fuzz'` per package, so a
 # new FuzzXxx is fuzzed in CI as soon as it exists. Each runs for FUZZTIME
-# (default 5s). A failure leaves its crashing input under the package's
-# testdata/fuzz/FuzzXxx/, where plain `go test` replays it from then on.
+# (default 50000x: fifty thousand inputs). A failure leaves its crashing input
+# under the package's testdata/fuzz/FuzzXxx/, where plain `go test` replays it
+# from then on.
+#
+# The budget is a count, not a duration: with a duration, Go 1.26's fuzz
+# coordinator can report "context deadline exceeded" as a failure when the time
+# runs out while a worker is busy (golang/go#75804, fixed in Go 1.27), which a
+# busy CI machine hits with no failing input at all. A count has no deadline to
+# race. FUZZTIME=30s still works for a longer local run.
 #
 # usage: scripts/fuzz.sh [packages...]   (default ./...)
 set -euo pipefail
 
-FUZZTIME="${FUZZTIME:-5s}"
+FUZZTIME="${FUZZTIME:-50000x}"
 cd "$(dirname "$0")/.."
 
 pkgs=("$@")

@@ -217,6 +217,11 @@ func readLog(path string, apply func(*walEntry) error) (good int64, torn bool, e
 		return 0, false, fmt.Errorf("open log %s: %w", path, err)
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, false, fmt.Errorf("stat log %s: %w", path, err)
+	}
+	size := info.Size()
 	r := bufio.NewReaderSize(f, 1<<20)
 	magic := make([]byte, len(walMagic))
 	if _, err := io.ReadFull(r, magic); err != nil {
@@ -243,7 +248,9 @@ func readLog(path string, apply func(*walEntry) error) (good int64, torn bool, e
 			at, torn, err := tornOrDamaged(f, path, good)
 			return at, torn && !zerosFrom(f, good), err
 		}
-		if n == 0 || n > maxFrame {
+		// A length running past the end of the file is a torn frame; checking
+		// it first keeps a corrupt length from allocating up to maxFrame.
+		if n == 0 || n > maxFrame || good+frameHeader+int64(n) > size {
 			return tornOrDamaged(f, path, good)
 		}
 		if cap(payload) < int(n) {

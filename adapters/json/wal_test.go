@@ -2,8 +2,10 @@ package json
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -110,6 +112,26 @@ func TestReadLogZeroFilledTail(t *testing.T) {
 }
 
 // A symlink planted where the spare goes is replaced, never written through.
+// A torn frame header can hold any length. Replay must see that the file
+// ends first and not allocate the length it claims (up to maxFrame, 1 GiB).
+func TestReadLogLengthPastEndOfFile(t *testing.T) {
+	hdr := make([]byte, frameHeader)
+	binary.LittleEndian.PutUint32(hdr[0:4], maxFrame)
+	binary.LittleEndian.PutUint32(hdr[4:8], 0xdeadbeef)
+	path := filepath.Join(t.TempDir(), walFileName)
+	require.NoError(t, os.WriteFile(path, append([]byte(walMagic), append(hdr, '{')...), 0o600))
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	good, torn, err := readLog(path, func(*walEntry) error { return nil })
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.True(t, torn, "a frame longer than the file is a torn tail")
+	require.Equal(t, int64(len(walMagic)), good)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20),
+		"replay allocated for the claimed length instead of checking the file size")
+}
+
 func TestSpareDoesNotFollowSymlink(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -179,8 +201,10 @@ func FuzzReadLog(f *testing.F) {
 	f.Add(append(append(append([]byte{}, two...), make([]byte, 16)...), frame("c")...))
 	f.Add(append(append([]byte{}, two[:11]...), make([]byte, 32)...))
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 1})
+	// One file rewritten per input: a fresh t.TempDir per input costs more
+	// than the replay it tests. Each fuzz worker is its own process.
+	path := filepath.Join(f.TempDir(), walFileName)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		path := filepath.Join(t.TempDir(), walFileName)
 		content := append([]byte(walMagic), body...)
 		require.NoError(t, os.WriteFile(path, content, 0o600))
 		good, torn, err := readLog(path, func(*walEntry) error { return nil })
