@@ -49,10 +49,10 @@ func (f *backgroundFlushes) request(db string, flush func()) {
 	}
 	f.again[db] = false
 	f.running.Add(1)
-	go f.run(db, flush, f.closed)
+	go f.run(db, flush)
 }
 
-func (f *backgroundFlushes) run(db string, flush func(), closed <-chan struct{}) {
+func (f *backgroundFlushes) run(db string, flush func()) {
 	defer f.running.Done()
 	for {
 		start := time.Now()
@@ -67,7 +67,7 @@ func (f *backgroundFlushes) run(db string, flush func(), closed <-chan struct{})
 		f.mu.Unlock()
 		select {
 		case <-time.After(time.Until(start.Add(f.gap))):
-		case <-closed: // closing the backends flushes them
+		case <-f.closed: // closing the backends flushes them
 			f.mu.Lock()
 			delete(f.again, db)
 			f.mu.Unlock()

@@ -242,11 +242,10 @@ func readLog(path string, apply func(*walEntry) error) (good int64, torn bool, e
 		}
 		n := binary.LittleEndian.Uint32(hdr[0:4])
 		sum := binary.LittleEndian.Uint32(hdr[4:8])
-		if n == 0 && sum == 0 {
-			// The zeros a spare log was written with: the end of the log,
-			// unless a valid frame follows (damage, as below).
-			at, torn, err := tornOrDamaged(f, path, good)
-			return at, torn && !zerosFrom(f, good), err
+		if n == 0 && sum == 0 && zerosFrom(f, good) {
+			// The zeros a spare log was written with: the end of the log.
+			// Anything else after a zero header is judged as below.
+			return good, false, nil
 		}
 		// A length running past the end of the file is a torn frame; checking
 		// it first keeps a corrupt length from allocating up to maxFrame.
